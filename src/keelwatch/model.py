@@ -1,0 +1,178 @@
+"""Plain data shared by every part of keelwatch. No I/O, and no imports of other keelwatch modules.
+
+Everything here is a value: frozen where identity matters (references, platforms, packages), so
+they hash and compare by content and can key caches and sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """``linux/arm64/v8`` → Platform; ``arm64`` alone means linux/arm64."""
+        parts = [p for p in text.strip().split("/") if p]
+        if not parts or len(parts) > 3:
+            raise ValueError(f"not a platform: {text!r} (expected os/arch[/variant])")
+        if len(parts) == 1:
+            parts = ["linux", parts[0]]
+        return cls(*parts)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A parsed Docker/OCI reference, normalised the way Docker does (``nginx`` → docker.io/library/nginx:latest)."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        out = self.name
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class OSRelease:
+    """What ``/etc/os-release`` (or its older siblings) says the image is."""
+
+    id: str  # debian, ubuntu, alpine, rhel, …
+    version_id: str = ""  # 12, 22.04, 3.19.1
+    pretty_name: str = ""
+    version_codename: str = ""
+
+    @property
+    def ecosystem(self) -> str | None:
+        """The OSV ecosystem name of this release's distro packages (``Debian:12``, ``Alpine:v3.19``)."""
+        name = DISTRO_ECOSYSTEMS.get(self.id)
+        if name is None:
+            return None
+        if not self.version_id:
+            return name
+        if self.id == "alpine":
+            major_minor = ".".join(self.version_id.split(".")[:2])
+            return f"{name}:v{major_minor}"
+        if self.id == "debian":
+            return f"{name}:{self.version_id.split('.')[0]}"
+        return f"{name}:{self.version_id}"
+
+
+# os-release ID → OSV ecosystem name.
+DISTRO_ECOSYSTEMS = {
+    "debian": "Debian",
+    "ubuntu": "Ubuntu",
+    "alpine": "Alpine",
+    "wolfi": "Wolfi",
+    "chainguard": "Chainguard",
+    "rhel": "Red Hat",
+    "almalinux": "AlmaLinux",
+    "rocky": "Rocky Linux",
+    "opensuse-leap": "openSUSE",
+    "sles": "SUSE",
+    "fedora": "Fedora",
+    "centos": "CentOS",
+    "amzn": "Amazon Linux",
+    "ol": "Oracle Linux",
+    "photon": "Photon OS",
+    "mariner": "Mariner",
+    "azurelinux": "Azure Linux",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    digest: str  # the blob digest the manifest lists (compressed)
+    media_type: str
+    size: int
+    diff_id: str = ""  # digest of the uncompressed tar, from the image config
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """One installed package: an OS package or a language package, with where it came from.
+
+    ``ecosystem`` uses OSV names (``Debian:12``, ``Alpine:v3.19``, ``PyPI``, ``npm``, ``Go``, ``Maven``,
+    ``crates.io``, ``RubyGems``, ``Packagist``, ``NuGet``). ``kind`` says which part of keelwatch
+    understands it: ``os`` packages are judged by distro data via their source package.
+    """
+
+    ecosystem: str
+    name: str
+    version: str
+    kind: str = "lang"  # "os" or "lang"
+    purl: str = ""
+    source_name: str = ""
+    source_version: str = ""
+    arch: str = ""
+    layer_digest: str = ""
+    found_by: str = ""  # the cataloger's registry name
+    location: str = ""  # the file the package was read from (image path, no leading slash)
+    files: tuple[str, ...] = ()
+    licenses: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        """A stable id from the identity fields: same package in the same place → same id."""
+        key = "\x00".join((self.ecosystem, self.name, self.version, self.arch, self.location))
+        return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+@dataclass(slots=True)
+class Image:
+    """An image as it runs: identity is the manifest digest of the chosen platform."""
+
+    reference: str  # as the user gave it
+    name: str  # normalised repository name, or the archive path for local sources
+    manifest_digest: str
+    config_digest: str
+    platform: Platform
+    layers: list[Layer] = field(default_factory=list)
+    index_digest: str | None = None
+    os: OSRelease | None = None
+    created: datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    source_kind: str = ""  # docker-archive, oci-archive, oci-dir, dir, registry, sbom
+    repo_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogWarning:
+    """Something skipped or not understood while reading an image: visible, never silent."""
+
+    message: str
+    path: str = ""
+    layer_digest: str = ""
+    cataloger: str = ""
+
+
+@dataclass(slots=True)
+class CatalogResult:
+    image: Image
+    packages: list[Package]
+    warnings: list[CatalogWarning] = field(default_factory=list)
+    # cataloger name → version, stored beside the result so a changed cataloger re-catalogs.
+    catalogers: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
