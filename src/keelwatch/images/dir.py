@@ -15,7 +15,15 @@ from contextlib import AbstractContextManager, nullcontext
 
 from keelwatch.errors import ImageError
 from keelwatch.images.layers import (
-    BLOCKDEV, CHARDEV, DIRECTORY, FIFO, OTHER, REGULAR, SYMLINK, Limits, TarEntry,
+    BLOCKDEV,
+    CHARDEV,
+    DIRECTORY,
+    FIFO,
+    OTHER,
+    REGULAR,
+    SYMLINK,
+    Limits,
+    TarEntry,
 )
 from keelwatch.images.manifest import host_platform
 from keelwatch.images.source import LayerContents, OpenOptions

@@ -15,11 +15,16 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from keelwatch.errors import ImageError
+from keelwatch.images.layers import normalise_path
 from keelwatch.images.manifest import (
-    DOCKER_CONFIG, DOCKER_MANIFEST, MAX_JSON_BLOB, digest_of, image_from_manifest, load_json,
+    DOCKER_CONFIG,
+    DOCKER_MANIFEST,
+    MAX_JSON_BLOB,
+    digest_of,
+    image_from_manifest,
+    load_json,
     verify_blob,
 )
-from keelwatch.images.layers import normalise_path
 from keelwatch.images.source import LayerContents, OpenOptions, TarLayerContents
 from keelwatch.images.tarblobs import TarBlobs
 from keelwatch.model import Image, Platform

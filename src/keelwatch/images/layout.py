@@ -13,7 +13,6 @@ from typing import Any, BinaryIO
 from keelwatch.errors import ImageError
 from keelwatch.images.manifest import MAX_JSON_BLOB, load_json, resolve_image, verify_blob
 from keelwatch.images.source import LayerContents, OpenOptions, TarLayerContents
-from keelwatch.model import Image
 
 Opener = Callable[[str], BinaryIO]
 

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from keelwatch.images.layers import Limits, LayerStream, TarEntry, TarWalker, check_media_type
+from keelwatch.images.layers import LayerStream, Limits, TarEntry, TarWalker, check_media_type
 from keelwatch.model import Image, Layer, Platform
 
 
