@@ -105,8 +105,10 @@ def choose_manifest(index: dict[str, Any], want: Platform | None, what: str) -> 
     for m, p in with_platform:
         if p is not None and _platform_matches(p, target):
             return m
-    if want is None and len(runnable) == 1 and with_platform[0][1] is None:
-        return runnable[0]  # a one-image layout without platform annotations
+    if len(runnable) == 1 and with_platform[0][1] is None:
+        # A layout's index.json pointing at one image or one nested index, unannotated: follow it;
+        # the platform of the image finally reached is checked against the request.
+        return runnable[0]
     available = ", ".join(str(p) for _, p in with_platform if p) or "none annotated"
     raise ImageError(f"{what}: no manifest for platform {target} (available: {available})",
                      hint="choose one with --platform")
