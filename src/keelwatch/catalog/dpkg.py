@@ -84,9 +84,12 @@ class DpkgCataloger:
 
     def _files(self, location: str, name: str, arch: str, view: FileView) -> tuple[str, ...]:
         if location.startswith(STATUS_D):
-            candidates = [location + ".md5sums", f"{location}.md5sums"]
+            candidates = [f"{location}.md5sums"]
         else:
-            candidates = [f"{INFO}{name}:{arch}.list", f"{INFO}{name}.list"]
+            # .list names every path (dirs too); .md5sums only regular files, but is all some
+            # slimmed images keep.
+            candidates = [f"{INFO}{name}:{arch}.list", f"{INFO}{name}.list",
+                          f"{INFO}{name}:{arch}.md5sums", f"{INFO}{name}.md5sums"]
         for path in candidates:
             data = view.read(path)
             if data is None:
