@@ -54,23 +54,10 @@ sbom.register(app)
 
 
 def main() -> None:
+    # Standalone mode: usage errors, --help and Ctrl-C are handled the usual way; our own typed
+    # errors come out here and become one line on stderr with the error's exit code.
     try:
-        app(standalone_mode=False)
+        app()
     except KeelwatchError as exc:
         stderr.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        stderr.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        stderr.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
-            sys.exit(exc.exit_code)
-        raise
