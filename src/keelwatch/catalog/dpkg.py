@@ -107,8 +107,12 @@ class DpkgCataloger:
     def complete(self, package: Package, os: OSRelease | None) -> Package:
         distro_id = os.id if os else "debian"
         ecosystem = (os.ecosystem if os else None) or "Debian"
-        qualifiers = {"arch": package.arch, "distro": f"{distro_id}-{os.version_id}" if os and os.version_id else ""}
+        # As Trivy and Syft write deb purls: the epoch goes in a qualifier, not in the version.
+        epoch, sep, rest = package.version.partition(":")
+        version, epoch = (rest, epoch) if sep and epoch.isdigit() else (package.version, "")
+        qualifiers = {"arch": package.arch, "epoch": epoch,
+                      "distro": f"{distro_id}-{os.version_id}" if os and os.version_id else ""}
         return dataclasses.replace(
             package, ecosystem=ecosystem,
-            purl=purl("deb", package.name, package.version, namespace=distro_id, qualifiers=qualifiers),
+            purl=purl("deb", package.name, version, namespace=distro_id, qualifiers=qualifiers),
         )
