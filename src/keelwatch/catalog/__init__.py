@@ -6,11 +6,15 @@ import, and a test fails if a cataloger module is not listed.
 
 from __future__ import annotations
 
+from keelwatch.catalog.apk import ApkCataloger
 from keelwatch.catalog.base import Cataloger, CatalogFile, FileView, Want
 from keelwatch.catalog.dpkg import DpkgCataloger
+from keelwatch.catalog.rpm import RpmCataloger
 
 CATALOGERS: tuple[Cataloger, ...] = (
+    ApkCataloger(),
     DpkgCataloger(),
+    RpmCataloger(),
 )
 
 
