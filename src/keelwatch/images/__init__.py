@@ -11,6 +11,7 @@ from keelwatch.images.docker_archive import DockerArchiveSource
 from keelwatch.images.oci_archive import OciArchiveSource
 from keelwatch.images.oci_dir import OciDirSource
 from keelwatch.images.reference import parse_source
+from keelwatch.images.registry import RegistrySource
 from keelwatch.images.source import ImageSource, OpenedImage, OpenOptions
 
 SOURCES: tuple[ImageSource, ...] = (
@@ -18,6 +19,7 @@ SOURCES: tuple[ImageSource, ...] = (
     OciArchiveSource(),
     OciDirSource(),
     DirSource(),
+    RegistrySource(),
 )
 
 
