@@ -141,6 +141,7 @@ def _entry_credentials(entry: dict[str, object], registry: str, where: str) -> C
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_BARE = re.compile(r"[^,\s]+")  # unquoted values: a token by the RFC, but realms are sent as bare URLs too
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*(?=\s*(?:,|$))")
 
 
@@ -172,7 +173,7 @@ def parse_challenges(headers: list[str]) -> list[Challenge]:
                     value = re.sub(r"\\(.)", r"\1", q.group(1))
                     pos = q.end()
                 else:
-                    v = _TOKEN.match(header, pos)
+                    v = _BARE.match(header, pos)
                     value = v.group(0) if v else ""
                     pos = v.end() if v else pos
                 current.params[token.lower()] = value
