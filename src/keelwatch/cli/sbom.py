@@ -58,6 +58,9 @@ def create(
     platform: str = typer.Option(None, "--platform", help="Platform to pick from a multi-arch image, e.g. linux/arm64 "
                                  "(default: this machine's)."),
     insecure: bool = typer.Option(False, "--insecure", help="Allow plain HTTP and unverified TLS for the registry."),
+    docker_config: str = typer.Option(None, "--docker-config", envvar="DOCKER_CONFIG", metavar="PATH",
+                                      help="Docker config.json (or its directory) with registry credentials "
+                                           "(default ~/.docker/config.json)."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     refresh: bool = typer.Option(False, "--refresh", help="Catalog again even if this digest is already stored."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not read or write the database."),
@@ -71,6 +74,7 @@ def create(
     options = OpenOptions(
         platform=Platform.parse(platform) if platform else (Platform.parse(scan.platform) if scan.platform else None),
         insecure=insecure,
+        docker_config=docker_config,
         limits=Limits(max_layer_bytes=scan.max_layer_bytes, max_file_bytes=scan.max_file_bytes),
     )
     with layer_progress(f"cataloging {image}", enabled=not app.quiet) as progress:
