@@ -183,8 +183,11 @@ def _bdb_blobs(data: bytes, order: str) -> Iterator[bytes]:
         raise ValueError("unsupported rpm database format: encrypted Berkeley DB")
     if meta_type != 8:
         raise ValueError(f"rpm Berkeley DB: page 0 is not hash metadata (type {meta_type})")
-    pages = min(last_page + 1, len(data) // page_size)
-    for number in range(1, pages):
+    if (last_page + 1) * page_size > len(data):
+        raise ValueError(f"rpm Berkeley DB is truncated: {last_page + 1} pages of {page_size} bytes expected")
+    (records,) = struct.unpack_from(order + "I", data, 88)  # hash metadata: number of keys stored
+    found = 0
+    for number in range(1, last_page + 1):
         page = memoryview(data)[number * page_size:(number + 1) * page_size]
         if page[25] not in (_P_HASH, _P_HASH_UNSORTED):
             continue
@@ -194,11 +197,15 @@ def _bdb_blobs(data: bytes, order: str) -> Iterator[bytes]:
         offsets = struct.unpack_from(f"{order}{entries}H", page, _PAGE_HEADER)
         for i in range(0, entries - 1, 2):  # key, value, key, value, …
             key = _bdb_item(data, page, offsets, i, page_size, order)
+            found += 1
             if key == b"\0\0\0\0":
                 continue  # rpm's record 0 holds its next header number, not a package
             value = _bdb_item(data, page, offsets, i + 1, page_size, order)
             if value is not None and len(value) >= 8:
                 yield value
+    if records and not found:
+        # The metadata says there are packages, the pages hold none: that is damage, not an empty system.
+        raise ValueError(f"rpm Berkeley DB: {records} records announced, none found in its hash pages")
 
 
 def _bdb_item(data: bytes, page: memoryview, offsets: tuple[int, ...], i: int, page_size: int,
