@@ -75,7 +75,8 @@ def test_content_of_a_real_installed_database():
     (OSRelease(id="alpine", version_id="3.20.0_alpha20240329"), "Alpine:v3.20",
      "alpine/musl@1.2.4_git20230717-r4?arch=x86_64&distro=3.20.0_alpha20240329"),
     # Wolfi and Chainguard are rolling: OSV names them without a release.
-    (OSRelease(id="wolfi", version_id="20230201"), "Wolfi", "wolfi/musl@1.2.4_git20230717-r4?arch=x86_64&distro=20230201"),
+    (OSRelease(id="wolfi", version_id="20230201"), "Wolfi",
+     "wolfi/musl@1.2.4_git20230717-r4?arch=x86_64&distro=20230201"),
     (OSRelease(id="chainguard", version_id="20230214"), "Chainguard",
      "chainguard/musl@1.2.4_git20230717-r4?arch=x86_64&distro=20230214"),
     # No os-release: the family is known (apk), the branch is not, and no distro is claimed.
