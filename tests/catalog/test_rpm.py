@@ -81,13 +81,17 @@ def test_selection_is_exactly_the_package_databases():
     names = ("rpmdb.sqlite", "Packages", "Packages.db")
     dbs = {f"{d}/{n}" for d in ("var/lib/rpm", "usr/lib/sysimage/rpm") for n in names}
     others = [
-        "var/lib/rpm/rpmdb.sqlite-wal", "var/lib/rpm/rpmdb.sqlite-shm", "var/lib/rpm/Name", "var/lib/rpm/Basenames",
+        "var/lib/rpm/rpmdb.sqlite-shm", "var/lib/rpm/Name", "var/lib/rpm/Basenames",
         "var/lib/rpm/__db.001", "var/lib/rpm/.rpm.lock", "var/lib/rpm/Packages.bak", "usr/share/rpm/Packages",
         "app/var/lib/rpm/rpmdb.sqlite", "var/lib/dpkg/status", "var/lib/rpm",
     ]
     wanted = {p: c.wants(TarEntry(path=p, type="file", mode=0o644, size=10)) for p in [*dbs, *others]}
     assert {p for p, w in wanted.items() if w is Want.PRIMARY} == dbs
     assert not [p for p, w in wanted.items() if w is Want.COMPANION]
+    # sqlite's write-ahead log is kept beside the database, but only when it holds something.
+    for wal in ("var/lib/rpm/rpmdb.sqlite-wal", "usr/lib/sysimage/rpm/rpmdb.sqlite-wal"):
+        assert c.wants(TarEntry(path=wal, type="file", mode=0o644, size=4152)) is Want.COMPANION
+        assert c.wants(TarEntry(path=wal, type="file", mode=0o644, size=0)) is Want.NO
 
 
 EXPECTED = [
@@ -112,6 +116,49 @@ def test_content_is_the_same_in_every_database_format(content):
         "kw-hello-libs": ("usr/lib64/libkwhello.so.1",),
         "kw-tools": ("etc/kw-tools.conf", "usr/share/kw-tools/tool.txt"),
     }
+
+
+def db_with_pending_wal(tmp_path: Path) -> tuple[bytes, bytes]:
+    """The sqlite fixture plus a -wal file holding a transaction not yet checkpointed (kw-hello-libs erased),
+    both written by sqlite itself: the state an image is in if rpm's final checkpoint did not happen."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "rpmdb.sqlite"
+    path.write_bytes(SQLITE)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        [(hnum,)] = [(h,) for h, b in conn.execute("SELECT hnum, blob FROM Packages")
+                     if rpmdb.parse_header(bytes(b), [rpmdb.NAME])[rpmdb.NAME] == "kw-hello-libs"]
+        conn.execute("DELETE FROM Packages WHERE hnum = ?", (hnum,))
+        conn.commit()
+        # Read while the connection is open: closing it would checkpoint the WAL into the database.
+        return path.read_bytes(), (tmp_path / "rpmdb.sqlite-wal").read_bytes()
+    finally:
+        conn.close()
+
+
+class Companions:
+    def __init__(self, files):
+        self.files = files
+
+    def read(self, path):
+        return self.files.get(path)
+
+    def under(self, directory):
+        return sorted(p for p in self.files if p.startswith(directory + "/"))
+
+
+def test_sqlite_wal_with_pending_transactions_is_replayed(tmp_path):
+    db, wal = db_with_pending_wal(tmp_path / "make")
+    assert db == SQLITE and wal  # the erase exists only in the WAL
+    path = "var/lib/rpm/rpmdb.sqlite"
+    c = RpmCataloger()
+    assert sorted(p.name for p in c.parse(CatalogFile(path, db), NoView())) == ["kw-hello", "kw-hello-libs", "kw-tools"]
+    with_wal = c.parse(CatalogFile(path, db), Companions({path + "-wal": wal}))
+    assert sorted(p.name for p in with_wal) == ["kw-hello", "kw-tools"]
+    # A WAL that is not this database's (or garbage) is ignored by sqlite, as it would be by rpm.
+    garbage = c.parse(CatalogFile(path, db), Companions({path + "-wal": b"\x37\x7f\x06\x82" + bytes(4000)}))
+    assert sorted(p.name for p in garbage) == ["kw-hello", "kw-hello-libs", "kw-tools"]
 
 
 def test_ecosystem_and_purl_in_trivys_shape():
@@ -303,6 +350,17 @@ def test_end_to_end_rhel_image(tmp_path):
     assert {(p.location, p.layer_digest) for p in rpms} == {
         ("usr/lib/sysimage/rpm/rpmdb.sqlite", result.image.layers[0].digest)}
     assert result.catalogers["rpm"] == RpmCataloger.version
+
+
+def test_end_to_end_sqlite_wal_in_the_same_layer(tmp_path):
+    db, wal = db_with_pending_wal(tmp_path / "make")
+    layout = oci_dir(tmp_path / "img", [{
+        "etc/os-release": OS_RELEASE, "var/lib/rpm/rpmdb.sqlite-wal": wal, "var/lib/rpm/rpmdb.sqlite": db,
+        "var/lib/rpm/rpmdb.sqlite-shm": bytes(32768),
+    }])
+    result = walk(layout)
+    assert result.warnings == []
+    assert sorted(p.name for p in result.packages if p.found_by == "rpm") == ["kw-hello", "kw-tools"]
 
 
 def test_end_to_end_corrupt_database_is_a_warning_not_a_crash(tmp_path):

@@ -1,6 +1,8 @@
 """RPM packages: the rpm database (sqlite ``rpmdb.sqlite``, Berkeley DB ``Packages``, NDB ``Packages.db``).
 
-Reading the database is ``catalog/rpmdb.py``; this module turns headers into packages. Versions are
+Reading the database is ``catalog/rpmdb.py``; this module turns headers into packages. A non-empty
+``rpmdb.sqlite-wal`` beside a sqlite database is read with it (as a companion): it holds transactions
+rpm has not checkpointed into the database yet. Versions are
 ``[EPOCH:]VERSION-RELEASE`` (epoch 0 is written as no epoch, as rpm and the advisories do). The
 source package comes from ``SOURCERPM`` (``openssl-3.0.7-27.el9.src.rpm`` → ``openssl``,
 ``3.0.7-27.el9``); a source rpm's file name carries no epoch, so the binary's epoch is used for it,
@@ -31,6 +33,8 @@ from keelwatch.model import DISTRO_ECOSYSTEMS, OSRelease, Package
 DB_DIRS = ("var/lib/rpm/", "usr/lib/sysimage/rpm/")
 DB_NAMES = ("rpmdb.sqlite", "Packages", "Packages.db")
 DB_PATHS = frozenset(d + n for d in DB_DIRS for n in DB_NAMES)
+# sqlite's write-ahead log: transactions not yet checkpointed into rpmdb.sqlite (usually empty).
+WAL_PATHS = frozenset(d + "rpmdb.sqlite-wal" for d in DB_DIRS)
 
 _TAGS = (rpmdb.NAME, rpmdb.VERSION, rpmdb.RELEASE, rpmdb.EPOCH, rpmdb.ARCH, rpmdb.SOURCERPM,
          rpmdb.LICENSE, rpmdb.DIRNAMES, rpmdb.BASENAMES, rpmdb.DIRINDEXES, rpmdb.OLDFILENAMES,
@@ -82,15 +86,20 @@ def rpm_ecosystem(os: OSRelease | None) -> str:
 class RpmCataloger:
     name = "rpm"
     version = 1
-    uses_companions = False
+    uses_companions = True  # the sqlite -wal file
 
     def wants(self, entry: TarEntry) -> Want:
-        return Want.PRIMARY if entry.path in DB_PATHS else Want.NO
+        if entry.path in DB_PATHS:
+            return Want.PRIMARY
+        # Only a WAL with content matters; an empty one (the usual case) is not worth keeping.
+        return Want.COMPANION if entry.path in WAL_PATHS and entry.size > 0 else Want.NO
 
     def parse(self, file: CatalogFile, view: FileView) -> Iterator[Package]:
+        wal = view.read(file.path + "-wal") if file.path.endswith(".sqlite") else None
         # Build the whole list before yielding: a corrupt header then fails the file as one warning
         # (the walker's contract), rather than half a database passing for all of it.
-        packages = [p for blob in rpmdb.header_blobs(file.content) if (p := self._package(blob)) is not None]
+        blobs = rpmdb.header_blobs(file.content, wal=wal)
+        packages = [p for blob in blobs if (p := self._package(blob)) is not None]
         yield from packages
 
     def _package(self, blob: bytes) -> Package | None:

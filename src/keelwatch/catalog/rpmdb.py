@@ -6,7 +6,8 @@ rpm keeps one *header* per installed package, in the same binary format whatever
 - Berkeley DB hash ``Packages`` (older rpm: RHEL <= 8, CentOS 7, Amazon Linux 2);
 - NDB ``Packages.db`` (SUSE: SLES 15 SP3+, openSUSE Leap 15.3+).
 
-The format is told from the content (magic numbers), not the file name. Nothing is written to disk:
+The format is told from the content (magic numbers), not the file name. Nothing is written to disk
+(except a sqlite database with a non-empty ``-wal`` file, which only sqlite can replay, from files):
 sqlite reads the bytes through ``deserialize``; the other two formats are walked here directly (the
 page layouts as knqyf263/go-rpmdb reads them, which is what Trivy uses). Every offset read from the
 file is bounds-checked: a corrupt or hostile database raises ``ValueError``, never loops or reads
@@ -15,8 +16,10 @@ past its end.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import struct
+import tempfile
 from collections.abc import Iterable, Iterator
 
 # Header tags keelwatch reads (rpmtag.h).
@@ -98,12 +101,15 @@ _BDB_HASH_MAGIC = 0x061561
 _BDB_BTREE_MAGIC = 0x053162
 
 
-def header_blobs(data: bytes) -> list[bytes]:
-    """Every package header blob in an rpm database file, whichever of the three formats it is."""
+def header_blobs(data: bytes, wal: bytes | None = None) -> list[bytes]:
+    """Every package header blob in an rpm database file, whichever of the three formats it is.
+
+    ``wal`` is the sqlite database's ``-wal`` file, if the image has one with content.
+    """
     if not data:
         return []  # an empty database file holds no packages
     if data.startswith(SQLITE_MAGIC):
-        return _sqlite_blobs(data)
+        return _sqlite_blobs_with_wal(data, wal) if wal else _sqlite_blobs(data)
     if data[:4] == _NDB_MAGIC:
         return list(_ndb_blobs(data))
     if len(data) >= 26:
@@ -117,19 +123,44 @@ def header_blobs(data: bytes) -> list[bytes]:
 
 def _sqlite_blobs(data: bytes) -> list[bytes]:
     # rpm runs sqlite in WAL mode (header bytes 18/19 = 2); an in-memory database cannot, so the copy
-    # is switched to rollback-journal mode. The -wal file itself is not read: rpm checkpoints it into
-    # the database when it closes, so in an image it is empty (as in the fixture rpm made).
+    # is switched to rollback-journal mode. That reads the database as of its last checkpoint, which
+    # is all of it when the -wal file is empty: rpm checkpoints when it closes the database, so that is
+    # the usual case in an image (and in the fixture rpm made).
     if data[18:20] == b"\x02\x02":
         data = data[:18] + b"\x01\x01" + data[20:]
     conn = sqlite3.connect(":memory:")
     try:
         conn.deserialize(data)
         conn.execute("PRAGMA query_only = ON")
+        return _packages_table(conn)
+    finally:
+        conn.close()
+
+
+def _sqlite_blobs_with_wal(data: bytes, wal: bytes) -> list[bytes]:
+    # Transactions not yet checkpointed live only in the -wal file, and only sqlite can replay it: from
+    # files. So in this (rare) case the two are written to a private temp dir, read there and deleted.
+    with tempfile.TemporaryDirectory(prefix="keelwatch-rpmdb-") as tmp:
+        path = os.path.join(tmp, "rpmdb.sqlite")
+        with open(path, "wb") as f:
+            f.write(data)
+        with open(path + "-wal", "wb") as f:
+            f.write(wal)
+        try:
+            conn = sqlite3.connect(path)
+        except sqlite3.Error as exc:
+            raise ValueError(f"rpm sqlite database unreadable: {exc}") from exc
+        try:
+            return _packages_table(conn)
+        finally:
+            conn.close()
+
+
+def _packages_table(conn: sqlite3.Connection) -> list[bytes]:
+    try:
         rows = conn.execute("SELECT blob FROM Packages ORDER BY hnum").fetchall()
     except sqlite3.Error as exc:
         raise ValueError(f"rpm sqlite database unreadable: {exc}") from exc
-    finally:
-        conn.close()
     return [bytes(blob) for (blob,) in rows if blob is not None]
 
 
