@@ -111,6 +111,8 @@ class RpmCataloger:
             return None  # an imported signing key that rpm records as a package: no software, no advisory
         epoch_values = tags.get(rpmdb.EPOCH)
         epoch = epoch_values[0] if isinstance(epoch_values, tuple) and epoch_values else 0
+        if not isinstance(epoch, int):
+            raise ValueError(f"rpm header: epoch {epoch!r} is not a number")
         prefix = f"{epoch}:" if epoch else ""
         evr = f"{prefix}{version}-{release}" if release else f"{prefix}{version}"
         arch = _text(tags.get(rpmdb.ARCH))
