@@ -9,12 +9,14 @@ from __future__ import annotations
 from keelwatch.catalog.apk import ApkCataloger
 from keelwatch.catalog.base import Cataloger, CatalogFile, FileView, Want
 from keelwatch.catalog.dpkg import DpkgCataloger
+from keelwatch.catalog.npm import NpmCataloger
 from keelwatch.catalog.python import PythonCataloger
 from keelwatch.catalog.rpm import RpmCataloger
 
 CATALOGERS: tuple[Cataloger, ...] = (
     ApkCataloger(),
     DpkgCataloger(),
+    NpmCataloger(),
     PythonCataloger(),
     RpmCataloger(),
 )
