@@ -9,6 +9,7 @@ from __future__ import annotations
 from keelwatch.catalog.apk import ApkCataloger
 from keelwatch.catalog.base import Cataloger, CatalogFile, FileView, Want
 from keelwatch.catalog.dpkg import DpkgCataloger
+from keelwatch.catalog.golang import GolangCataloger
 from keelwatch.catalog.npm import NpmCataloger
 from keelwatch.catalog.python import PythonCataloger
 from keelwatch.catalog.rpm import RpmCataloger
@@ -16,6 +17,7 @@ from keelwatch.catalog.rpm import RpmCataloger
 CATALOGERS: tuple[Cataloger, ...] = (
     ApkCataloger(),
     DpkgCataloger(),
+    GolangCataloger(),
     NpmCataloger(),
     PythonCataloger(),
     RpmCataloger(),
