@@ -63,6 +63,8 @@ NAMESPACED_TYPES = frozenset({"golang", "npm", "composer", "swift", "github", "b
 # purl namespaces of distro packages that are not the os-release ID.
 _NAMESPACE_DISTRO_IDS = {ns: distro for distro, ns in RPM_PURL_NAMESPACES.items()} | {"alma": "almalinux"}
 _APK_ROLLING = {"wolfi": "Wolfi", "chainguard": "Chainguard"}
+# Distros without releases: their ecosystem has no ":release" part and needs none.
+ROLLING_ECOSYSTEMS = frozenset({*_APK_ROLLING.values(), "openSUSE:Tumbleweed"})
 
 DIGEST = re.compile(r"^sha(256|384|512):[0-9a-f]{64,128}$")
 

@@ -63,7 +63,10 @@ def import_sbom(data: bytes, source_name: str) -> CatalogResult:
         else:
             hint = None
         raise SbomError(f"{source_name}: not JSON ({exc.msg} at line {exc.lineno})", hint=hint) from exc
-    name = detect_format(doc)
+    try:
+        name = detect_format(doc)
+    except SbomError as exc:
+        raise SbomError(f"{source_name}: {exc.message}", hint=exc.hint) from exc
     reader = next(r for r in READERS if r.name == name)
     try:
         return reader.read(doc, source_name)

@@ -19,6 +19,7 @@ from keelwatch.sbom.common import (
     DIGEST,
     LANG_ECOSYSTEMS,
     OS_PURL_TYPES,
+    ROLLING_ECOSYSTEMS,
     choose_name,
     ecosystem_for,
     package_set_digest,
@@ -159,12 +160,13 @@ class ResultBuilder:
         except ValueError as exc:
             self.warn(f"{where}: skipped: {exc}")
             return
-        if not package.ecosystem:
-            purl_type = facts.purl.removeprefix("pkg:").split("/", 1)[0]
-            if purl_type in LANG_ECOSYSTEMS or purl_type in OS_PURL_TYPES:
-                self.warn(f"{where}: {package.name} {package.version}: no OS release known, ecosystem left empty")
-            else:
-                self.warn(f"{where}: {package.name} {package.version}: purl type {purl_type!r} has no OSV ecosystem")
+        purl_type = facts.purl.removeprefix("pkg:").split("/", 1)[0]
+        if not package.ecosystem and purl_type not in LANG_ECOSYSTEMS and purl_type not in OS_PURL_TYPES:
+            self.warn(f"{where}: {package.name} {package.version}: purl type {purl_type!r} has no OSV ecosystem")
+        elif package.kind == "os" and ":" not in package.ecosystem and package.ecosystem not in ROLLING_ECOSYSTEMS:
+            # Distro advisories are per release: without one, matching can only be approximate.
+            self.warn(f"{where}: {package.name} {package.version}: no OS release known "
+                      f"(ecosystem {package.ecosystem or 'unknown'})")
         self.packages.append(package)
 
     def result(self, facts: ImageFacts, *, tool: str, spec_version: str) -> CatalogResult:
