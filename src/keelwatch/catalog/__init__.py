@@ -10,6 +10,7 @@ from keelwatch.catalog.apk import ApkCataloger
 from keelwatch.catalog.base import Cataloger, CatalogFile, FileView, Want
 from keelwatch.catalog.dpkg import DpkgCataloger
 from keelwatch.catalog.golang import GolangCataloger
+from keelwatch.catalog.java import JavaCataloger
 from keelwatch.catalog.npm import NpmCataloger
 from keelwatch.catalog.python import PythonCataloger
 from keelwatch.catalog.rpm import RpmCataloger
@@ -18,6 +19,7 @@ CATALOGERS: tuple[Cataloger, ...] = (
     ApkCataloger(),
     DpkgCataloger(),
     GolangCataloger(),
+    JavaCataloger(),
     NpmCataloger(),
     PythonCataloger(),
     RpmCataloger(),
