@@ -102,7 +102,7 @@ def package_purl(package: Package) -> str:
 def _with(purl: PackageURL, **changes: object) -> PackageURL:
     fields = purl.to_dict()
     fields.update(changes)
-    return PackageURL(**fields)  # type: ignore[arg-type]
+    return PackageURL(**fields)
 
 
 def image_purl(image: Image) -> str:

@@ -71,7 +71,7 @@ def to_cyclonedx(
     )
     # Every component gets its dependency entry here: the library's own registration searches the
     # whole graph per component, which is quadratic in the package count.
-    refs = sorted((c.bom_ref for c in components), key=lambda r: r.value)
+    refs = sorted((c.bom_ref for c in components), key=lambda r: r.value or "")
     bom.dependencies = [Dependency(ref=image_component.bom_ref, dependencies=[Dependency(ref=r) for r in refs]),
                         *(Dependency(ref=r) for r in refs)]
     # The library's (deprecated) pre-output check registers each component's dependency again by a

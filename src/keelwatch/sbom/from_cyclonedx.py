@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from packageurl import PackageURL
@@ -74,7 +75,7 @@ def read(doc: dict[str, Any], source_name: str) -> CatalogResult:
     return builder.result(facts, tool=_tool(metadata), spec_version=spec)
 
 
-def _flatten(components: list[dict[str, Any]], where: str):  # type: ignore[no-untyped-def]
+def _flatten(components: list[dict[str, Any]], where: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for index, component in enumerate(components):
         here = f"{where}[{index}]"
         yield here, component

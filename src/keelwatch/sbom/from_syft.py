@@ -76,11 +76,15 @@ def _decoded(value: Any) -> dict[str, Any]:
     return decoded if isinstance(decoded, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _layers(metadata: dict[str, Any]) -> list[Layer]:
     manifest, config = _decoded(metadata.get("manifest")), _decoded(metadata.get("config"))
-    blobs = manifest.get("layers") if isinstance(manifest.get("layers"), list) else []
-    rootfs = config.get("rootfs") if isinstance(config.get("rootfs"), dict) else {}
-    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs.get("diff_ids"), list) else []
+    blobs = _list(manifest.get("layers"))
+    rootfs = config.get("rootfs")
+    diff_ids = _list(rootfs.get("diff_ids")) if isinstance(rootfs, dict) else []
     listed = items(metadata.get("layers"), "source.metadata.layers")
     layers = []
     count = max(len(blobs), len(diff_ids), len(listed))
@@ -88,9 +92,10 @@ def _layers(metadata: dict[str, Any]) -> list[Layer]:
         blob = blobs[index] if index < len(blobs) and isinstance(blobs[index], dict) else {}
         entry = listed[index] if index < len(listed) else {}
         diff_id = text(diff_ids[index]) if index < len(diff_ids) else text(entry.get("digest"))
-        size = blob.get("size") if isinstance(blob.get("size"), int) else 0
-        layers.append(Layer(digest=text(blob.get("digest")), media_type=text(blob.get("mediaType"))
-                            or text(entry.get("mediaType")), size=size, diff_id=diff_id, index=index))
+        size = blob.get("size")
+        media_type = text(blob.get("mediaType")) or text(entry.get("mediaType"))
+        layers.append(Layer(digest=text(blob.get("digest")), media_type=media_type,
+                            size=size if isinstance(size, int) else 0, diff_id=diff_id, index=index))
     return layers
 
 

@@ -62,7 +62,7 @@ def read(doc: dict[str, Any], source_name: str) -> CatalogResult:
     facts.variant = text(config.get("variant"))
     facts.layers = [
         Layer(digest=text(layer.get("Digest")), media_type="", diff_id=text(layer.get("DiffID")), index=index,
-              size=layer.get("Size") if isinstance(layer.get("Size"), int) else 0)
+              size=_size(layer.get("Size")))
         for index, layer in enumerate(items(metadata.get("Layers"), "Metadata.Layers"))
     ]
     os_info = obj(metadata.get("OS"), "Metadata.OS")
@@ -84,6 +84,10 @@ def read(doc: dict[str, Any], source_name: str) -> CatalogResult:
             builder.add(_package(package, purl, binary), facts.os, where)
     tool = "trivy " + text(obj(doc.get("Trivy"), "Trivy").get("Version")) if doc.get("Trivy") else "trivy"
     return builder.result(facts, tool=tool.strip(), spec_version=text(doc.get("SchemaVersion")))
+
+
+def _size(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _os_id(family: str) -> str:
