@@ -1,0 +1,189 @@
+"""The database schema: SQLAlchemy 2 typed declarative tables, one ``Base`` for all of keelwatch.
+
+Every table of every area hangs off ``Base.metadata`` (define it here, or in a module imported at
+the bottom of this one), so Alembic's autogenerate and the test that compares the migrations with
+the models see the whole schema. A schema change is a model change plus one migration in
+``migrations/versions/`` (``python -m keelwatch.store.migrate revision "what changed"`` drafts it).
+
+Sizing: 10,000 images × 300 packages is 3M ``image_packages`` rows, so that table is kept narrow
+(integer keys, files as one compressed blob per row) and the package identity lives once in
+``packages``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Explicit constraint names: PostgreSQL and SQLite then agree, and a later migration can drop a
+# constraint by name (SQLite batch mode needs that).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every engine.
+
+    SQLite keeps no offset, so values are stored as UTC; a naive value is taken to already be UTC
+    (OCI timestamps are RFC 3339 and always carry an offset).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL: indexable and compact; plain JSON (text) on SQLite.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        str: String(),
+        int: Integer(),
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+        bytes: LargeBinary(),
+    }
+
+
+class ImageRow(Base):
+    """One cataloged image, keyed by the manifest digest of the platform that was read."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    manifest_digest: Mapped[str] = mapped_column(unique=True)
+    index_digest: Mapped[str | None]
+    config_digest: Mapped[str]
+    platform: Mapped[str]  # os/arch[/variant]
+    os_id: Mapped[str | None]  # None: no OS release found (distroless, scratch)
+    os_version_id: Mapped[str | None]
+    os_pretty_name: Mapped[str | None]
+    os_codename: Mapped[str | None]
+    ecosystem: Mapped[str | None] = mapped_column(index=True)  # the OS packages' OSV ecosystem
+    name: Mapped[str] = mapped_column(index=True)
+    reference: Mapped[str]  # as given when it was cataloged; every later spelling is in image_references
+    repo_tags: Mapped[list[Any]]
+    created: Mapped[datetime | None]
+    labels: Mapped[dict[str, Any]]
+    source_kind: Mapped[str]
+    cataloged_at: Mapped[datetime]
+    catalogers: Mapped[dict[str, Any]]  # cataloger name → version that produced this catalog
+    package_count: Mapped[int]
+    extra: Mapped[dict[str, Any]]
+
+
+class ImageReferenceRow(Base):
+    """Tag resolution history: each (normalised reference, digest) pair with when it was seen."""
+
+    __tablename__ = "image_references"
+    __table_args__ = (UniqueConstraint("name", "manifest_digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]  # normalised (docker.io/library/nginx:latest, oci-archive:/srv/app.tar)
+    reference: Mapped[str]  # the latest spelling given for it (nginx)
+    # No foreign key: a reference resolves before its image is cataloged, and outlives it.
+    manifest_digest: Mapped[str] = mapped_column(index=True)
+    index_digest: Mapped[str | None]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class LayerRow(Base):
+    __tablename__ = "layers"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(index=True)  # shared layers are found across images
+    diff_id: Mapped[str]
+    media_type: Mapped[str]
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class PackageRow(Base):
+    """A package identity, stored once however many images carry it.
+
+    ``id`` is a 64-bit hash of the identity fields (see ``keelwatch.store.catalog.package_key``):
+    any writer computes the same id without a lookup, and the 3M link rows stay 8-byte keys.
+    """
+
+    __tablename__ = "packages"
+    __table_args__ = (
+        Index(None, "ecosystem", "name"),  # the matcher: advisories name a package in an ecosystem
+        Index(None, "ecosystem", "source_name"),  # distro advisories are per source package
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ecosystem: Mapped[str]
+    name: Mapped[str]
+    version: Mapped[str]
+    kind: Mapped[str]
+    purl: Mapped[str]
+    source_name: Mapped[str]
+    source_version: Mapped[str]
+    arch: Mapped[str]
+
+
+class ImagePackageRow(Base):
+    """A package as found in one image: where, by which cataloger, owning which files."""
+
+    __tablename__ = "image_packages"
+    __table_args__ = (Index(None, "package_id", "image_id"),)  # package → images, index only
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)  # the cataloger's order, kept on load
+    package_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("packages.id"))
+    layer_digest: Mapped[str]
+    location: Mapped[str]
+    found_by: Mapped[str]
+    licenses: Mapped[list[Any]]
+    # NUL-joined paths, zlib-compressed: a Debian image owns ~40k files, and they are read whole.
+    files: Mapped[bytes | None]
+
+
+class CatalogWarningRow(Base):
+    __tablename__ = "catalog_warnings"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    message: Mapped[str]
+    path: Mapped[str]
+    layer_digest: Mapped[str]
+    cataloger: Mapped[str]
