@@ -113,6 +113,12 @@ def test_pkg_info_headers_survive_a_multiline_description():
     assert fields["requires-python"] == [">=2.7, !=3.0.*, !=3.1.*, !=3.2.*"]
 
 
+def test_crlf_metadata_and_stray_lines():
+    text = b"Name: a\r\nVersion: 1.0\r\nnot a header\r\n  nor its continuation\r\nLicense: MIT\r\n\r\nVersion: 9\r\n"
+    fields = headers(text)
+    assert fields == {"name": ["a"], "version": ["1.0"], "license": ["MIT"]}
+
+
 def test_zipped_and_unpacked_egg():
     egg = read("my_test_package-1.0-py3.7.egg")
     [z] = parse(f"{SITE}/t/my_test_package-1.0-py3.7.egg", egg)
