@@ -11,7 +11,7 @@ import sys
 import typer
 
 from keelwatch import __version__
-from keelwatch.cli import sbom
+from keelwatch.cli import demo, images, sbom
 from keelwatch.cli.context import AppContext, setup_logging, stderr
 from keelwatch.errors import KeelwatchError
 
@@ -51,6 +51,8 @@ def root(
 
 
 sbom.register(app)
+images.register(app)
+demo.register(app)
 
 
 def main() -> None:
