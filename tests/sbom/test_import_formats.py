@@ -262,3 +262,18 @@ def test_nested_components_and_specversion_1_4():
     assert [(p.ecosystem, p.name, p.version) for p in result.packages] == [
         ("Maven", "com.example:app", "2.0"), ("Maven", "org.yaml:snakeyaml", "1.33")]
     assert dataclasses.asdict(result.image.platform) == {"os": "linux", "architecture": "", "variant": ""}
+
+
+def test_an_spdx_document_describing_a_package_keeps_it_as_a_package():
+    doc = {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "my-service", "packages": [
+        {"SPDXID": "SPDXRef-app", "name": "my-service", "versionInfo": "2.0.0", "downloadLocation": "NOASSERTION",
+         "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                           "referenceLocator": "pkg:npm/my-service@2.0.0"}]},
+        {"SPDXID": "SPDXRef-dep", "name": "lodash", "versionInfo": "4.17.21", "downloadLocation": "NOASSERTION",
+         "externalRefs": [{"referenceCategory": "PACKAGE_MANAGER", "referenceType": "purl",
+                           "referenceLocator": "pkg:npm/lodash@4.17.21"}]},
+    ], "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+                          "relatedSpdxElement": "SPDXRef-app"}]}
+    result = import_sbom(json.dumps(doc).encode(), "project.spdx.json")
+    assert sorted(p.name for p in result.packages) == ["lodash", "my-service"]
+    assert result.image.name == "my-service" and result.extra["sbom"]["identity"] == "package-set"

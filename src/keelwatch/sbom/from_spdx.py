@@ -46,6 +46,8 @@ def read(doc: dict[str, Any], source_name: str) -> CatalogResult:
                  if r.get("relationshipType") == "DESCRIBES" and r.get("spdxElementId") == "SPDXRef-DOCUMENT"]
     described += [text(d) for d in doc.get("documentDescribes") or [] if isinstance(d, str)]
     root = next((by_id[d] for d in described if d in by_id), None)
+    if root is not None and not _is_image(root):
+        root = None  # an SBOM of a project or a single package: what it describes is a package too
     licenses = {text(e.get("licenseId")): text(e.get("name")) for e in
                 items(doc.get("hasExtractedLicensingInfos"), "hasExtractedLicensingInfos")}
 
@@ -75,6 +77,12 @@ def read(doc: dict[str, Any], source_name: str) -> CatalogResult:
     creators = obj(doc.get("creationInfo"), "creationInfo").get("creators") or []
     tool = ", ".join(c.removeprefix("Tool: ") for c in creators if isinstance(c, str) and c.startswith("Tool:"))
     return builder.result(facts, tool=tool, spec_version=version.removeprefix("SPDX-"))
+
+
+def _is_image(package: dict[str, Any]) -> bool:
+    purl = _purl(package)
+    is_container = package.get("primaryPackagePurpose") == "CONTAINER"
+    return is_container or not purl or purl.startswith(("pkg:oci/", "pkg:docker/"))
 
 
 def _locations(doc: dict[str, Any], packages: dict[str, dict[str, Any]]) -> dict[str, str]:
