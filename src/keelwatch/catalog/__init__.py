@@ -14,6 +14,7 @@ from keelwatch.catalog.java import JavaCataloger
 from keelwatch.catalog.npm import NpmCataloger
 from keelwatch.catalog.python import PythonCataloger
 from keelwatch.catalog.rpm import RpmCataloger
+from keelwatch.catalog.ruby import RubyCataloger
 from keelwatch.catalog.rust import RustCataloger
 
 CATALOGERS: tuple[Cataloger, ...] = (
@@ -24,6 +25,7 @@ CATALOGERS: tuple[Cataloger, ...] = (
     NpmCataloger(),
     PythonCataloger(),
     RpmCataloger(),
+    RubyCataloger(),
     RustCataloger(),
 )
 
