@@ -5,15 +5,20 @@ Identity, best evidence first:
 
 1. ``META-INF/maven/GROUP/ARTIFACT/pom.properties``, which Maven writes into every artifact it
    builds: one package per file, so a shaded jar yields each artifact it swallowed.
-2. Without any pom.properties, ``META-INF/MANIFEST.MF``: version from Implementation-Version,
-   Bundle-Version or Specification-Version; artifact from a title that is an id (not "Apache
-   Commons Lang") or else the file name; group from Bundle-SymbolicName (maven-bundle-plugin writes
-   ``GROUP.ARTIFACT``, dropping a repeated segment: ``org.apache.commons.lang3``) or
-   Implementation-Vendor-Id. Manifests are written by hand often enough to be second best.
-3. The file name (``name-1.2.3.jar``) when the manifest gives no version. A package without a
-   group is named by its artifact alone: visible, though no Maven advisory will match it.
+2. Without any pom.properties, ``META-INF/MANIFEST.MF`` read together with the file name: the
+   artifact is the file name's (``log4j-1.2-api-2.19.0.jar``) or a title that is an id (not
+   "Apache Commons Lang"), confirmed by the Bundle-SymbolicName, which maven-bundle-plugin writes as
+   ``GROUP.ARTIFACT`` (dropping a prefix the group repeats: ``org.apache.commons.lang3``) and so
+   also gives the group; else the group is the symbolic name's prefix or Implementation-Vendor-Id
+   (log4j writes ``org.apache`` there, so it comes last). The version is Implementation-Version,
+   else the file name's, else the OSGi-normalised Bundle-Version (1.33 → 1.33.0). Manifests are
+   written by hand often enough to be second best.
+3. The file name alone (``name-1.2.3.jar``) when there is no manifest to speak of. A package
+   without a group is named by its artifact alone: visible, though no Maven advisory will match it.
 
-Trivy resolves cases 2 and 3 against Maven Central (by SHA-1), which keelwatch, offline, cannot.
+Trivy settles cases 2 and 3 by looking the jar's SHA-1 up in its Java database (an index of Maven
+Central), which keelwatch, offline, does not have. Without it Trivy takes the manifest as written
+(``org.apache:Apache Log4j Core``), which these rules avoid.
 
 A jar is a zip, and a zip can be a bomb: every member is read through a cap, nested archives
 count against one budget of expanded bytes per top-level file, and nesting stops at a fixed depth.
