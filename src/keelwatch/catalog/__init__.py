@@ -12,6 +12,7 @@ from keelwatch.catalog.dpkg import DpkgCataloger
 from keelwatch.catalog.golang import GolangCataloger
 from keelwatch.catalog.java import JavaCataloger
 from keelwatch.catalog.npm import NpmCataloger
+from keelwatch.catalog.php import PhpCataloger
 from keelwatch.catalog.python import PythonCataloger
 from keelwatch.catalog.rpm import RpmCataloger
 from keelwatch.catalog.ruby import RubyCataloger
@@ -23,6 +24,7 @@ CATALOGERS: tuple[Cataloger, ...] = (
     GolangCataloger(),
     JavaCataloger(),
     NpmCataloger(),
+    PhpCataloger(),
     PythonCataloger(),
     RpmCataloger(),
     RubyCataloger(),
