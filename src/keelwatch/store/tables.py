@@ -3,7 +3,7 @@
 Every table of every area hangs off ``Base.metadata`` (define it here, or in a module imported at
 the bottom of this one), so Alembic's autogenerate and the test that compares the migrations with
 the models see the whole schema. A schema change is a model change plus one migration in
-``migrations/versions/`` (``python -m keelwatch.store.migrate revision "what changed"`` drafts it).
+``migrations/versions/`` (``python -m keelwatch.store.migrations revision "what changed"`` drafts it).
 
 Sizing: 10,000 images × 300 packages is 3M ``image_packages`` rows, so that table is kept narrow
 (integer keys, files as one compressed blob per row) and the package identity lives once in

@@ -1,0 +1,97 @@
+"""The shipped migrations: from an empty database to head on both engines, and equal to the models."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+
+from keelwatch.errors import StoreError
+from keelwatch.store import Store
+from keelwatch.store.migrate import HEAD, alembic_config, head_revision
+from keelwatch.store.tables import Base
+
+from .builders import catalog_result
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database nobody has migrated yet (the shared store fixture's is migrated already)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sub' / 'dir' / 'empty.db'}"
+    else:
+        yield request.getfixturevalue("pg_server").create_database()
+
+
+def table_names(store: Store) -> set[str]:
+    return set(inspect(store.engine).get_table_names())
+
+
+def test_opening_an_empty_database_migrates_it_to_head(empty_url: str) -> None:
+    with Store.open(empty_url) as store:
+        assert table_names(store) == set(Base.metadata.tables) | {"alembic_version"}
+        with store.engine.connect() as connection:
+            assert MigrationContext.configure(connection).get_current_heads() == (head_revision(),)
+        assert store.migrate() is False  # already at head: nothing to do
+        store.save_catalog(catalog_result())
+
+
+def test_head_matches_the_models(empty_url: str) -> None:
+    with Store.open(empty_url) as store, store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_migrations_downgrade_to_nothing_and_back(empty_url: str) -> None:
+    with Store.open(empty_url) as store:
+        with store.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "base")
+        assert table_names(store) == {"alembic_version"}
+        assert store.migrate() is True
+        assert table_names(store) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_without_auto_migrate_an_old_schema_is_an_error(empty_url: str) -> None:
+    with pytest.raises(StoreError, match="not at the current schema") as caught:
+        Store.open(empty_url, migrate=False)
+    assert "keelwatch db migrate" in str(caught.value)
+    Store.open(empty_url).close()
+    Store.open(empty_url, migrate=False).close()
+
+
+def test_a_schema_from_a_newer_keelwatch_is_refused(empty_url: str) -> None:
+    Store.open(empty_url).close()
+    engine = create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    for migrate in (True, False):
+        with pytest.raises(StoreError, match="revision '9999'.*upgrade keelwatch"):
+            Store.open(empty_url, migrate=migrate)
+
+
+def test_processes_opening_one_new_database_together_migrate_it_once(empty_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            Store.open(empty_url).close()
+        except BaseException as exc:  # reported below, with the thread's error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_the_head_constant_is_the_newest_migration() -> None:
+    # Opening a store compares the database with HEAD and loads Alembic only when they differ.
+    assert head_revision() == HEAD, "a migration was added: set HEAD in keelwatch/store/migrate.py to its revision"
