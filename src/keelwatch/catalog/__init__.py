@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from keelwatch.catalog.apk import ApkCataloger
 from keelwatch.catalog.base import Cataloger, CatalogFile, FileView, Want
+from keelwatch.catalog.dotnet import DotnetCataloger
 from keelwatch.catalog.dpkg import DpkgCataloger
 from keelwatch.catalog.golang import GolangCataloger
 from keelwatch.catalog.java import JavaCataloger
@@ -20,6 +21,7 @@ from keelwatch.catalog.rust import RustCataloger
 
 CATALOGERS: tuple[Cataloger, ...] = (
     ApkCataloger(),
+    DotnetCataloger(),
     DpkgCataloger(),
     GolangCataloger(),
     JavaCataloger(),
