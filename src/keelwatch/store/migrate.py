@@ -11,6 +11,7 @@ For developers adding a table: change ``tables.py``, then draft the migration wi
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +25,8 @@ from keelwatch.store.engine import WRITE_OPTION
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The newest migration's revision. Every open compares the database with it, and Alembic (a
@@ -98,6 +101,11 @@ def upgrade(engine: Engine) -> bool:
         check_revision(current)
         if current == HEAD:
             return False
+        log.info("upgrading the database schema from %s to %s", current or "empty", HEAD)
+        alembic_log = logging.getLogger("alembic")
+        if alembic_log.level == logging.NOTSET:
+            # Alembic narrates its plugins and steps at INFO; keelwatch's -v should not show them.
+            alembic_log.setLevel(logging.WARNING)
         from alembic import command
 
         command.upgrade(alembic_config(connection), "head")

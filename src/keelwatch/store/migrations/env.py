@@ -27,6 +27,9 @@ def run(connection: Any) -> None:
         target_metadata=Base.metadata,
         # SQLite cannot ALTER most things; batch mode copies the table, and is a no-op elsewhere.
         render_as_batch=connection.dialect.name == "sqlite",
+        # keelwatch begins SQLite transactions itself (store/engine.py), so DDL is transactional
+        # there too: a failed migration leaves the schema as it was.
+        transactional_ddl=True,
         compare_type=True,
         render_item=render_item,
     )
