@@ -36,7 +36,7 @@ class DotnetCataloger:
     uses_companions = False
 
     def wants(self, entry: TarEntry) -> Want:
-        if entry.type in (REGULAR, HARDLINK) and entry.path.endswith(SUFFIX):
+        if entry.path.endswith(SUFFIX) and entry.type in (REGULAR, HARDLINK):
             return Want.PRIMARY
         return Want.NO
 

@@ -32,8 +32,9 @@ class PhpCataloger:
 
     def wants(self, entry: TarEntry) -> Want:
         path = entry.path
-        if (entry.type in (REGULAR, HARDLINK) and path.endswith(INSTALLED)
-                and (path == INSTALLED or path.endswith("/" + INSTALLED))):
+        # Cheapest test first: wants() runs on every file of every layer.
+        if (path.endswith(INSTALLED) and (path == INSTALLED or path.endswith("/" + INSTALLED))
+                and entry.type in (REGULAR, HARDLINK)):
             return Want.PRIMARY
         return Want.NO
 

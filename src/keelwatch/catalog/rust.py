@@ -46,14 +46,13 @@ class RustCataloger:
     uses_companions = False
 
     def wants(self, entry: TarEntry) -> Want:
-        if entry.type not in (REGULAR, HARDLINK):
-            return Want.NO
         path = entry.path
-        if path.endswith(LOCKFILE) and posixpath.basename(path) == LOCKFILE:
-            if any(cache in "/" + path for cache in _SOURCE_CACHES):
+        if path.endswith(LOCKFILE):
+            if (posixpath.basename(path) != LOCKFILE or entry.type not in (REGULAR, HARDLINK)
+                    or any(cache in "/" + path for cache in _SOURCE_CACHES)):
                 return Want.NO
             return Want.PRIMARY
-        if entry.executable and entry.size >= MIN_SIZE:
+        if entry.size >= MIN_SIZE and entry.mode & 0o111 and entry.type in (REGULAR, HARDLINK):
             return Want.PRIMARY
         return Want.NO
 
