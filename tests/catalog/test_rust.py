@@ -58,7 +58,9 @@ def test_selection_is_executables_and_lockfiles_outside_crate_caches():
     c = RustCataloger()
     entries = [
         TarEntry("usr/local/bin/kw-audit-demo", "file", 0o755, 345624),
-        TarEntry("app/server", "hardlink", 0o755, 2 << 20, linkname="usr/local/bin/server"),
+        TarEntry("app/server", "file", 0o750, 2 << 20),
+        TarEntry("app/server-link", "hardlink", 0o755, 0, linkname="app/server"),  # target cataloged itself
+        TarEntry("app/lock-link/Cargo.lock", "hardlink", 0o644, 0, linkname="app/Cargo.lock"),
         TarEntry("app/Cargo.lock", "file", 0o644, 777),
         TarEntry("src/project/Cargo.lock", "file", 0o644, 10_000),
         TarEntry("usr/local/bin/tiny-script", "file", 0o755, 900),  # too small for a Rust program
@@ -72,8 +74,9 @@ def test_selection_is_executables_and_lockfiles_outside_crate_caches():
         TarEntry("app/Cargo.lock", "symlink", 0o777, 0, linkname="../Cargo.lock"),
     ]
     wanted = [(e.path, e.type) for e in entries if c.wants(e) is Want.PRIMARY]
-    assert wanted == [("usr/local/bin/kw-audit-demo", "file"), ("app/server", "hardlink"),
-                      ("app/Cargo.lock", "file"), ("src/project/Cargo.lock", "file")]
+    assert wanted == [("usr/local/bin/kw-audit-demo", "file"), ("app/server", "file"),
+                      ("app/lock-link/Cargo.lock", "hardlink"), ("app/Cargo.lock", "file"),
+                      ("src/project/Cargo.lock", "file")]
     assert not [e for e in entries if c.wants(e) is Want.COMPANION]
     assert c.uses_companions is False
 

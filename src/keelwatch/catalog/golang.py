@@ -33,7 +33,7 @@ from typing import Literal
 from keelwatch.catalog.base import CatalogFile, FileView, Want
 from keelwatch.catalog.binfmt import Binary, parse_binary
 from keelwatch.catalog.purl import purl
-from keelwatch.images.layers import HARDLINK, REGULAR, TarEntry
+from keelwatch.images.layers import REGULAR, TarEntry
 from keelwatch.model import Package
 
 MAGIC = b"\xff Go buildinf:"
@@ -85,7 +85,9 @@ class GolangCataloger:
         # Go binaries live anywhere (/usr/local/bin, /app, /ko-app/…), so any executable file big
         # enough to hold a Go runtime is a candidate; parse() rejects non-binaries by their magic.
         # The size test first: it rejects most files of a layer for the price of one comparison.
-        if entry.size >= MIN_SIZE and entry.mode & 0o111 and entry.type in (REGULAR, HARDLINK):
+        # Hard links are not wanted: a tar hard link names a file of the same layer, which is
+        # cataloged under its own path, and its header carries no size to judge it by (0).
+        if entry.size >= MIN_SIZE and entry.mode & 0o111 and entry.type == REGULAR:
             return Want.PRIMARY
         return Want.NO
 

@@ -52,7 +52,8 @@ class RustCataloger:
                     or any(cache in "/" + path for cache in _SOURCE_CACHES)):
                 return Want.NO
             return Want.PRIMARY
-        if entry.size >= MIN_SIZE and entry.mode & 0o111 and entry.type in (REGULAR, HARDLINK):
+        # Binaries: as in golang.py, regular files only (a hard link's target is cataloged itself).
+        if entry.size >= MIN_SIZE and entry.mode & 0o111 and entry.type == REGULAR:
             return Want.PRIMARY
         return Want.NO
 
