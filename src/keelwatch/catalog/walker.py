@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 MAX_COMPANION_BYTES = 16 << 20  # companions are small text files (lists, RECORDs)
+MAX_HARDLINK_CACHE_BYTES = 1 << 20
 
 Progress = Callable[[int, int], None]  # (layers done, layers total)
 
@@ -160,8 +161,9 @@ def _walk_layer(contents, catalogers: Sequence[Cataloger], state: _State,  # typ
                 deferred.append((cataloger, file))
             else:
                 found[(cataloger.name, path)] = _run(cataloger, file, None, warn)
-        # Big primaries (binaries, jars) are not kept beyond the hard-link cache of this layer.
-        if len(data) > MAX_COMPANION_BYTES:
+        # Only small files stay cached for hard links later in this layer: keeping every wanted
+        # binary of a big /usr/bin layer would hold them all in memory at once.
+        if len(data) > MAX_HARDLINK_CACHE_BYTES:
             read_this_layer.pop(path, None)
 
     previous = state.packages.copy()
