@@ -176,3 +176,67 @@ class CatalogResult:
     # cataloger name → version, stored beside the result so a changed cataloger re-catalogs.
     catalogers: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- advisories (the knowledge base) -------------------------------------------------------------
+# Shaped after OSV (https://ossf.github.io/osv-schema/), which every feed is translated into:
+# Debian's tracker, Alpine's secdb and NVD records become Advisory values like OSV's own.
+
+
+@dataclass(frozen=True, slots=True)
+class Severity:
+    type: str  # CVSS_V2, CVSS_V3, CVSS_V4, or a vendor scale ("Debian", "Ubuntu", "GHSA")
+    score: str  # the vector (CVSS) or the label ("high", "critical")
+    base_score: float | None = None  # computed from the vector where there is one
+    source: str = ""  # who says so: "nvd", "ghsa", "debian", the feed name
+
+
+@dataclass(frozen=True, slots=True)
+class AffectedRange:
+    type: str  # ECOSYSTEM, SEMVER, GIT
+    # Ordered (kind, version) pairs: kind is introduced, fixed, last_affected or limit.
+    events: tuple[tuple[str, str], ...] = ()
+    repo: str = ""  # GIT ranges only: kept, but not matchable without commits
+
+
+@dataclass(frozen=True, slots=True)
+class Affected:
+    ecosystem: str  # as published: "PyPI", "Debian:11", "Alpine:v3.19", "Go"
+    name: str  # as published (the matcher normalises per ecosystem)
+    ranges: tuple[AffectedRange, ...] = ()
+    versions: tuple[str, ...] = ()  # explicit affected versions
+    purl: str = ""
+    severity: tuple[Severity, ...] = ()  # OSV allows a per-package severity
+    ecosystem_specific: str = ""  # JSON text, kept as published (e.g. Go's imports/symbols)
+    database_specific: str = ""  # JSON text (e.g. Debian urgency, GHSA severity)
+
+
+@dataclass(frozen=True, slots=True)
+class Advisory:
+    id: str
+    source: str  # the feed that published it (its configured name)
+    modified: datetime | None = None
+    published: datetime | None = None
+    withdrawn: datetime | None = None  # a withdrawn advisory never matches
+    aliases: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+    upstream: tuple[str, ...] = ()
+    summary: str = ""
+    details: str = ""
+    severity: tuple[Severity, ...] = ()
+    affected: tuple[Affected, ...] = ()
+    references: tuple[str, ...] = ()
+    database_specific: str = ""  # JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class Exploitability:
+    """What KEV and EPSS say about one CVE: enrichment, not an advisory."""
+
+    cve: str
+    kev_date_added: str = ""  # ISO date; empty when not in KEV
+    kev_due_date: str = ""
+    kev_ransomware: str = ""  # "Known" / "Unknown"
+    epss: float | None = None
+    epss_percentile: float | None = None
+    epss_date: str = ""
