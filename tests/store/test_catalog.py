@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from keelwatch.errors import StoreError
 from keelwatch.model import Package
 from keelwatch.store import Store, catalog
-from keelwatch.store.tables import CatalogWarningRow, ImagePackageRow, ImageRow, LayerRow, PackageRow
+from keelwatch.store.tables import CatalogWarningRow, FileListRow, ImagePackageRow, ImageRow, LayerRow, PackageRow
 
 from .builders import CATALOGERS, catalog_result, debian_package, digest, python_package, utc
 
@@ -69,12 +69,15 @@ def test_saving_the_same_digest_again_replaces_it_and_keeps_its_id(store: Store)
     assert (count(store, ImagePackageRow), count(store, CatalogWarningRow)) == (1, 0)
 
 
-def test_a_package_identity_is_stored_once(store: Store) -> None:
+def test_package_identities_and_file_lists_are_stored_once(store: Store) -> None:
     store.save_catalog(catalog_result(1))
+    store.save_catalog(catalog_result(2))
     store.save_catalog(catalog_result(2))
     # Five links per image, but Django twice in one image is one identity: four identities in all.
     assert count(store, ImagePackageRow) == 10
     assert count(store, PackageRow) == 4
+    # libssl3, openssl and one list per Django site; base-files owns nothing.
+    assert count(store, FileListRow) == 4
 
 
 def test_changed_cataloger_versions_invalidate_the_catalog(store: Store) -> None:

@@ -56,6 +56,22 @@ def test_migrations_downgrade_to_nothing_and_back(empty_url: str) -> None:
         assert table_names(store) == set(Base.metadata.tables) | {"alembic_version"}
 
 
+def test_file_lists_survive_a_downgrade_and_upgrade_through_0002(empty_url: str) -> None:
+    result = catalog_result()
+    with Store.open(empty_url) as store:
+        store.save_catalog(result)
+        store.save_catalog(catalog_result(2))  # the same lists again: stored once, moved once
+        with store.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0001")
+        with store.engine.connect() as connection:
+            blobs = connection.execute(text("SELECT files FROM image_packages WHERE files IS NOT NULL")).scalars()
+            assert len(list(blobs)) == 8  # five packages an image, one of which owns no files
+        assert store.migrate() is True
+        assert store.load_catalog(result.image.manifest_digest) == result
+        with store.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM file_lists")).scalar() == 4
+
+
 def test_without_auto_migrate_an_old_schema_is_an_error(empty_url: str) -> None:
     with pytest.raises(StoreError, match="not at the current schema") as caught:
         Store.open(empty_url, migrate=False)

@@ -6,8 +6,9 @@ the models see the whole schema. A schema change is a model change plus one migr
 ``migrations/versions/`` (``python -m keelwatch.store.migrations revision "what changed"`` drafts it).
 
 Sizing: 10,000 images × 300 packages is 3M ``image_packages`` rows, so that table is kept narrow
-(integer keys, files as one compressed blob per row) and the package identity lives once in
-``packages``.
+(integer keys) and what repeats across a fleet is stored once: a package's identity in
+``packages``, a package's list of owned files in ``file_lists`` (images built on one base share
+them).
 """
 
 from __future__ import annotations
@@ -174,8 +175,22 @@ class ImagePackageRow(Base):
     location: Mapped[str]
     found_by: Mapped[str]
     licenses: Mapped[list[Any]]
-    # NUL-joined paths, zlib-compressed: a Debian image owns ~40k files, and they are read whole.
-    files: Mapped[bytes | None]
+    files_id: Mapped[bytes | None] = mapped_column(ForeignKey("file_lists.id"))  # None: owns no files
+
+
+class FileListRow(Base):
+    """The files one package owns, stored once per distinct list.
+
+    ``id`` is the first 16 bytes of the SHA-256 of the uncompressed list: content-addressed, so a
+    writer knows the id without a lookup and identical lists across images and saves collapse.
+    ``files`` holds the paths NUL-joined and zlib-compressed: a Debian image owns ~40k files, read
+    whole when they are read at all, so one blob beats one row per path.
+    """
+
+    __tablename__ = "file_lists"
+
+    id: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    files: Mapped[bytes]
 
 
 class CatalogWarningRow(Base):
