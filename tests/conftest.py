@@ -100,6 +100,21 @@ class PgServer:
         self.created.append(name)
         return self.url.set(database=name).render_as_string(hide_password=False)
 
+    def drop_leftovers(self) -> None:
+        """Drop test databases of sessions that were killed before they could (local servers only)."""
+        if self.url.host not in (None, "127.0.0.1", "localhost", "::1"):
+            return  # on a shared server the pid in a name may be another machine's
+        with self._admin() as conn:
+            names = [row[0] for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'keelwatch\\_test\\_%'")]
+            for name in names:
+                try:
+                    os.kill(int(name.split("_")[2]), 0)
+                except ProcessLookupError:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                except (ValueError, IndexError, PermissionError):
+                    pass  # not one of ours, or a live process of another user
+
     def drop_all(self) -> None:
         with self._admin() as conn:
             for name in self.created:
@@ -118,6 +133,7 @@ def pg_server() -> Iterator[PgServer]:
     except Exception as exc:  # psycopg.OperationalError and friends: any failure means no server
         _pg_unavailable(f"cannot connect to {server.url.render_as_string(hide_password=True)}: "
                         f"{' '.join(str(exc).split())}")
+    server.drop_leftovers()
     yield server
     server.drop_all()
 
