@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from keelwatch.errors import VersionError
 from keelwatch.versions import ECOSYSTEMS, compare, sort_key
 from keelwatch.versions.composer import normalize
+from keelwatch.versions.maven import compare_items
 
 from . import oracles, strategies
 
@@ -141,3 +142,13 @@ def test_rpm_agrees_with_rpm(pairs: list[tuple[str, str]], tmp_path_factory: pyt
     out = subprocess.run(["rpm", "--eval", f'%{{lua: dofile("{script}")}}'], capture_output=True, text=True,
                          check=True).stdout.split()
     assert [compare("Red Hat", a, b) for a, b in pairs] == [int(x) for x in out]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(strategies.maven_realistic, strategies.maven_any), st.lists(st.sampled_from(["0", "1", "10"]),
+                                                                            min_size=1, max_size=5).map(".".join))
+def test_maven_numbers_fast_path_agrees_with_the_walk(a: str, b: str) -> None:
+    for x, y in ((a, b), (b, a), (b, b)):
+        kx, ky = sort_key("Maven", x), sort_key("Maven", y)
+        walk = compare_items(kx.items, ky.items)
+        assert (kx < ky, kx > ky, kx == ky) == (walk < 0, walk > 0, walk == 0), (x, y)

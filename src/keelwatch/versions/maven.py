@@ -151,28 +151,39 @@ def compare_items(left: tuple[Item, ...], right: tuple[Item, ...]) -> int:
 class MavenKey:
     """Sort key for one Maven version: compares with Maven's own algorithm on parsed items."""
 
-    __slots__ = ("items", "_hash")
+    __slots__ = ("items", "_hash", "_numbers")
 
     def __init__(self, items: tuple[Item, ...]):
         self.items = items
         self._hash = hash(items)
+        # Most versions are plain numbers (2.14.1). Normalized, their lists never end in 0, so a
+        # longer one is always greater: Maven's order is then Python's tuple order, no walk needed.
+        numbers_only = all(item[0] == _NUMBER for item in items)
+        self._numbers = tuple(item[1] for item in items) if numbers_only else None
 
     def __repr__(self) -> str:
         return f"MavenKey({self.items!r})"
 
     def __hash__(self) -> int:
-        # Equal keys have equal item trees (tests check that compare() == 0 implies it).
         return self._hash
 
     def __eq__(self, other: object) -> bool:
+        # Maven's compareTo is 0 exactly when the normalized item trees are identical: a longer
+        # list only ties if its extra items all equal "nothing", and normalization leaves every
+        # non-empty list ending in an item that does not (a property test checks this). So
+        # equality is a plain tuple comparison, and a compare() walks the items only once.
         if not isinstance(other, MavenKey):
             return NotImplemented
-        return self.items == other.items or compare_items(self.items, other.items) == 0
+        return self.items == other.items
 
     def __lt__(self, other: MavenKey) -> bool:
+        if self._numbers is not None and other._numbers is not None:
+            return self._numbers < other._numbers
         return compare_items(self.items, other.items) < 0
 
     def __gt__(self, other: MavenKey) -> bool:
+        if self._numbers is not None and other._numbers is not None:
+            return self._numbers > other._numbers
         return compare_items(self.items, other.items) > 0
 
 
