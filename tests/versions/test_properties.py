@@ -68,13 +68,21 @@ def test_generators_mostly_produce_valid_versions(strategy: str) -> None:
     check()
 
 
+def _go_full(version: str) -> str:
+    """golang.org/x/mod/semver's shorthands spelled out: v1 → 1.0.0, v1.2 → 1.2.0."""
+    core = version.removeprefix("v")
+    if "-" not in core and "+" not in core:
+        core = ".".join((core.split(".") + ["0", "0"])[:3])
+    return core
+
+
 ORACLES: dict[str, tuple[str, Callable[[str, str], int]]] = {
     "dpkg": ("Debian", oracles.dpkg),
     "rpm": ("Red Hat", oracles.rpm),
     "apk": ("Alpine", oracles.apk),
     "gem": ("RubyGems", oracles.gem),
     "semver": ("crates.io", oracles.semver),
-    "go": ("Go", lambda a, b: oracles.semver(a, b) if a.count(".") >= 2 and b.count(".") >= 2 else compare("Go", a, b)),
+    "go": ("Go", lambda a, b: oracles.semver(_go_full(a), _go_full(b))),
 }
 
 
