@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from keelwatch.catalog import CATALOGERS, Cataloger
 from keelwatch.catalog.walker import Progress, catalog_image
 from keelwatch.images import open_image
 from keelwatch.images.reference import parse_reference, parse_source
 from keelwatch.images.source import OpenOptions
-from keelwatch.model import CatalogResult
+from keelwatch.model import CatalogResult, Image
+
+if TYPE_CHECKING:
+    from keelwatch.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,7 @@ def catalog_reference(
     reference: str,
     *,
     options: OpenOptions | None = None,
-    store=None,  # type: ignore[no-untyped-def]  # keelwatch.store.Store, optional
+    store: Store | None = None,
     catalogers: Sequence[Cataloger] = CATALOGERS,
     refresh: bool = False,
     progress: Progress | None = None,
@@ -55,7 +59,15 @@ def catalog_reference(
     return Cataloged(result, reused=False)
 
 
-def _record_reference(store, reference: str, image) -> None:  # type: ignore[no-untyped-def]
+def _record_reference(store: Store, reference: str, image: Image) -> None:
     spec = parse_source(reference)
-    name = str(parse_reference(spec.location)) if spec.scheme == "registry" else str(spec)
+    name = parse_reference(spec.location).name if spec.scheme == "registry" else str(spec)
     store.record_reference(reference, name, image.manifest_digest, image.index_digest)
+
+
+def registry_is_insecure(reference: str, insecure_registries: Sequence[str]) -> bool:
+    """Whether the config lists the registry of ``reference`` as plain-HTTP/unverified-TLS."""
+    spec = parse_source(reference)
+    if spec.scheme != "registry" or not insecure_registries:
+        return False
+    return parse_reference(spec.location).registry in set(insecure_registries)

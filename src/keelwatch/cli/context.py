@@ -7,12 +7,16 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from keelwatch.config import Settings
+    from keelwatch.store import Store
 
 # Results go to stdout, everything else (logs, progress, warnings) to stderr: scripts can pipe.
 stdout = Console(soft_wrap=True)
@@ -28,7 +32,7 @@ class AppContext:
     _closers: list[Any] = field(default_factory=list)
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> Settings:
         if self._settings is None:
             from keelwatch.config import load_settings
 
@@ -36,11 +40,11 @@ class AppContext:
         return self._settings
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self) -> Store:
         if self._store is None:
             from keelwatch.store import Store
 
-            self._store = Store.open(self.settings.store.url)
+            self._store = Store(self.settings)
         return self._store
 
     def close(self) -> None:

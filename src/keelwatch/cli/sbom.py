@@ -6,6 +6,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -23,7 +24,7 @@ class DefaultCommandGroup(TyperGroup):
 
     default_command = "create"
 
-    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def,unused-ignore]
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
@@ -67,13 +68,13 @@ def create(
 ) -> None:
     from keelwatch.images.layers import Limits
     from keelwatch.images.source import OpenOptions
-    from keelwatch.pipeline import catalog_reference
+    from keelwatch.pipeline import catalog_reference, registry_is_insecure
 
     app = app_context(ctx)
     scan = app.settings.scan
     options = OpenOptions(
         platform=Platform.parse(platform) if platform else (Platform.parse(scan.platform) if scan.platform else None),
-        insecure=insecure,
+        insecure=insecure or registry_is_insecure(image, scan.insecure_registries),
         docker_config=docker_config,
         limits=Limits(max_layer_bytes=scan.max_layer_bytes, max_file_bytes=scan.max_file_bytes),
     )
@@ -102,7 +103,7 @@ def render(result: CatalogResult, format: SbomFormat) -> str | Table:
     return packages_table(result)
 
 
-def result_to_json(result: CatalogResult) -> dict:  # type: ignore[type-arg]
+def result_to_json(result: CatalogResult) -> dict[str, Any]:
     image = result.image
     return {
         "image": {
