@@ -60,7 +60,8 @@ def test_selection():
     ]}
     assert {p for p, w in wants.items() if w is Want.PRIMARY} == {"var/lib/dpkg/status", "var/lib/dpkg/status.d/base"}
     assert {p for p, w in wants.items() if w is Want.COMPANION} == {
-        "var/lib/dpkg/status.d/base.md5sums", "var/lib/dpkg/info/libssl3:amd64.list", "var/lib/dpkg/info/tzdata.md5sums"}
+        "var/lib/dpkg/status.d/base.md5sums", "var/lib/dpkg/info/libssl3:amd64.list",
+        "var/lib/dpkg/info/tzdata.md5sums"}
 
 
 class View:
