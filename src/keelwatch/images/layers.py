@@ -163,6 +163,14 @@ class LayerStream:
         while self._read_raw(CHUNK):
             pass
 
+    def _count(self, out: bytes) -> None:
+        self._produced += len(out)
+        if self._produced > self._limits.max_layer_bytes:
+            raise ImageError(
+                f"{self._label}: decompresses to more than {self._limits.max_layer_bytes} bytes",
+                hint="a compression bomb, or raise [scan] max_layer_bytes",
+            )
+
     def _fill(self, need: int) -> None:
         available = len(self._buf) - self._pos
         parts = [self._buf[self._pos :]] if available else []
@@ -171,12 +179,7 @@ class LayerStream:
             if not out:
                 self._eof = True
                 break
-            self._produced += len(out)
-            if self._produced > self._limits.max_layer_bytes:
-                raise ImageError(
-                    f"{self._label}: decompresses to more than {self._limits.max_layer_bytes} bytes",
-                    hint="a compression bomb, or raise [scan] max_layer_bytes",
-                )
+            self._count(out)
             parts.append(out)
             available += len(out)
         self._buf = b"".join(parts)
@@ -202,12 +205,7 @@ class LayerStream:
             if not out:
                 self._eof = True
                 break
-            self._produced += len(out)
-            if self._produced > self._limits.max_layer_bytes:
-                raise ImageError(
-                    f"{self._label}: decompresses to more than {self._limits.max_layer_bytes} bytes",
-                    hint="a compression bomb, or raise [scan] max_layer_bytes",
-                )
+            self._count(out)
             if len(out) > n:
                 self._buf, self._pos = out, n
                 return
@@ -223,12 +221,7 @@ class LayerStream:
             if not out:
                 self._eof = True
             else:
-                self._produced += len(out)
-                if self._produced > self._limits.max_layer_bytes:
-                    raise ImageError(
-                        f"{self._label}: decompresses to more than {self._limits.max_layer_bytes} bytes",
-                        hint="a compression bomb, or raise [scan] max_layer_bytes",
-                    )
+                self._count(out)
         while self._read_raw(CHUNK):  # trailing bytes still belong to the blob's digest
             pass
         if self._hasher is not None and self._expected is not None:
