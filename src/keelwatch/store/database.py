@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from types import TracebackType
 
@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from keelwatch.config import Settings, StoreSettings
 from keelwatch.errors import StoreError
-from keelwatch.model import CatalogResult
-from keelwatch.store import catalog
+from keelwatch.model import Advisory, CatalogResult, Exploitability
+from keelwatch.store import advisories, catalog
 from keelwatch.store import migrate as migrations
 from keelwatch.store.engine import WRITE_OPTION, create_engine, display_url, parse_url, translate_errors
 
@@ -123,3 +123,38 @@ class Store:
         """Images carrying package ``name`` of ``ecosystem`` (or built from source package ``name``)."""
         with self.session(write=False) as session:
             return catalog.images_with_package(session, ecosystem, name, by_source=by_source)
+
+    # --- the knowledge base (written by keelwatch.sync) --------------------------------------------
+
+    def advisories_for(self, ecosystem: str, names: Iterable[str], *,
+                       include_withdrawn: bool = False) -> list[Advisory]:
+        """Advisories naming any of ``names`` in ``ecosystem`` (``Debian:12`` exactly; ``Debian``: any release)."""
+        with self.session(write=False) as session:
+            return advisories.advisories_for(session, ecosystem, names, include_withdrawn=include_withdrawn)
+
+    def ecosystems(self) -> set[str]:
+        """Every ecosystem some stored advisory names: "no data for Debian:13" is then visible."""
+        with self.session(write=False) as session:
+            return advisories.ecosystems(session)
+
+    def get_advisory(self, advisory_id: str, source: str | None = None) -> Advisory | None:
+        with self.session(write=False) as session:
+            return advisories.get_advisory(session, advisory_id, source)
+
+    def exploitability(self, cves: Iterable[str]) -> dict[str, Exploitability]:
+        """KEV and EPSS facts by CVE; CVEs nobody says anything about are absent."""
+        with self.session(write=False) as session:
+            return advisories.exploitability(session, cves)
+
+    def changes_since(self, since: int | datetime | None) -> list[advisories.JournalEntry]:
+        """Journal entries of the syncs after sync id ``since``, or finished at or after a time."""
+        with self.session(write=False) as session:
+            return advisories.changes_since(session, since)
+
+    def feed_status(self) -> list[advisories.FeedStatus]:
+        with self.session(write=False) as session:
+            return advisories.feed_status(session)
+
+    def latest_sync_id(self) -> int | None:
+        with self.session(write=False) as session:
+            return advisories.latest_sync_id(session)

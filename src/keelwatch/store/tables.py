@@ -202,3 +202,146 @@ class CatalogWarningRow(Base):
     path: Mapped[str]
     layer_digest: Mapped[str]
     cataloger: Mapped[str]
+
+
+# --- the knowledge base: advisories, exploitability, feed state, syncs and the change journal ------
+# Written by keelwatch.sync, read through keelwatch.store.advisories. Sizes: a feed holds up to a
+# few thousand advisories (OSV per ecosystem), NVD and EPSS a few hundred thousand CVEs.
+
+
+class AdvisoryRow(Base):
+    """One advisory as one feed published it.
+
+    ``id`` is a 64-bit hash of (source, advisory id) (``keelwatch.store.advisories.advisory_key``):
+    two feeds may publish the same id and each keeps its own row, and a writer knows a row's key
+    without a lookup, so bulk inserts of advisories and their affected rows need no round trip.
+    """
+
+    __tablename__ = "advisories"
+    __table_args__ = (UniqueConstraint("source", "advisory_id"), Index(None, "advisory_id"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    advisory_id: Mapped[str]  # as published: PYSEC-2021-1, GHSA-…, DSA-5000-1, CVE-…
+    source: Mapped[str]  # the feed's configured name
+    modified: Mapped[datetime | None]
+    published: Mapped[datetime | None]
+    withdrawn: Mapped[datetime | None]
+    aliases: Mapped[list[Any]]
+    related: Mapped[list[Any]]
+    upstream: Mapped[list[Any]]
+    summary: Mapped[str]
+    details: Mapped[str]
+    severity: Mapped[list[Any]]
+    references: Mapped[list[Any]]
+    database_specific: Mapped[str]  # JSON text, kept as published
+    content_hash: Mapped[str]  # sha256 of the canonical JSON: a sync compares this, not the fields
+
+
+class AffectedRow(Base):
+    """One package an advisory affects: the matcher's index, keyed by (ecosystem, match name)."""
+
+    __tablename__ = "affected"
+    __table_args__ = (
+        Index(None, "ecosystem", "match_name"),  # an image's packages of one release (Debian:12)
+        Index(None, "ecosystem_base", "match_name"),  # every release of a distro at once (Debian)
+    )
+
+    advisory: Mapped[int] = mapped_column(BigInteger, ForeignKey("advisories.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)  # order in the advisory, kept on load
+    ecosystem: Mapped[str]  # as published: PyPI, Debian:11, Alpine:v3.19
+    ecosystem_base: Mapped[str]  # before the first colon: Debian, Alpine, PyPI
+    name: Mapped[str]  # as published
+    match_name: Mapped[str]  # store.advisories.normalise_name: PEP 503 for PyPI, each registry's own rule
+    ranges: Mapped[list[Any]]
+    versions: Mapped[list[Any]]
+    purl: Mapped[str]
+    severity: Mapped[list[Any]]
+    ecosystem_specific: Mapped[str]  # JSON text, kept as published
+    database_specific: Mapped[str]
+
+
+class ExploitabilityRow(Base):
+    """What KEV and EPSS say about one CVE; each part remembers which feed set it."""
+
+    __tablename__ = "exploitability"
+
+    cve: Mapped[str] = mapped_column(primary_key=True)
+    kev_date_added: Mapped[str]  # "" when not in KEV
+    kev_due_date: Mapped[str]
+    kev_ransomware: Mapped[str]
+    kev_source: Mapped[str | None] = mapped_column(index=True)
+    epss: Mapped[float | None]
+    epss_percentile: Mapped[float | None]
+    epss_date: Mapped[str]
+    epss_source: Mapped[str | None] = mapped_column(index=True)
+
+
+class FeedStateRow(Base):
+    """Each configured feed's last attempt and success, its fingerprint and what it holds."""
+
+    __tablename__ = "feed_state"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    kind: Mapped[str]
+    url: Mapped[str]
+    fingerprint: Mapped[str | None]  # of the last successful fetch: sent back to learn "unchanged"
+    last_attempt: Mapped[datetime | None]
+    last_success: Mapped[datetime | None]
+    status: Mapped[str]  # ok, failed
+    error: Mapped[str]  # the last attempt's error; "" after a success
+    last_sync: Mapped[int | None]
+    advisories: Mapped[int]
+    withdrawn: Mapped[int]
+    exploitability: Mapped[int]
+    problems: Mapped[int]  # malformed records skipped by the last successful sync
+
+
+class SyncRow(Base):
+    """One sync of one feed (or one import): ids grow in commit order, so "since sync N" is safe."""
+
+    __tablename__ = "syncs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed: Mapped[str] = mapped_column(index=True)  # the feed's name; the file's name for an import
+    kind: Mapped[str]  # the feed's kind, or "import"
+    url: Mapped[str]
+    started: Mapped[datetime]
+    finished: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str]  # ok, unchanged, failed
+    error: Mapped[str]
+    fingerprint: Mapped[str | None]
+    added: Mapped[int]
+    changed: Mapped[int]
+    withdrawn: Mapped[int]
+    deleted: Mapped[int]
+    unchanged: Mapped[int]
+    exploitability: Mapped[int]  # exploitability rows written (added, changed or cleared)
+    problems: Mapped[int]
+
+
+class JournalRow(Base):
+    """One change a sync made: what the re-matcher reads to re-evaluate only what changed."""
+
+    __tablename__ = "journal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sync: Mapped[int] = mapped_column(ForeignKey("syncs.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str]  # the feed
+    advisory_id: Mapped[str]  # the advisory id, or the CVE of an exploitability change
+    change: Mapped[str]  # added, changed, withdrawn, deleted, exploitability
+    fields: Mapped[list[Any]]  # which fields changed: ranges, versions, severity, aliases, kev, epss …
+    packages: Mapped[list[Any]]  # [ecosystem, match name] pairs before and after: what to re-match
+    before: Mapped[dict[str, Any] | None]  # ranges summary (or KEV/EPSS values) before the change
+    after: Mapped[dict[str, Any] | None]
+
+
+class ProblemRow(Base):
+    """A malformed record a sync reported and skipped."""
+
+    __tablename__ = "problems"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sync: Mapped[int] = mapped_column(ForeignKey("syncs.id", ondelete="CASCADE"), index=True)
+    location: Mapped[str]  # file in the spool, line, record id
+    message: Mapped[str]
