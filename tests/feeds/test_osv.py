@@ -15,6 +15,8 @@ from keelwatch.feeds.base import Problem, Spool, Unchanged
 from keelwatch.feeds.osv import OsvFeed, advisory_from_osv, parse_path
 from keelwatch.model import Advisory, AffectedRange, Severity
 
+from .httpserver import Route, TestServer
+
 
 def advisories(path: Path) -> dict[str, Advisory]:
     out = {}
@@ -225,3 +227,44 @@ def test_fetch_directory_packs_records_and_notices_changes(tmp_path: Path) -> No
     second = feed.fetch(str(records), first.fingerprint, tmp_path / "work")
     assert isinstance(second, Spool)
     assert sorted(r.id for r in feed.parse(second, source="s")) == ["TEST-1", "TEST-2"]  # type: ignore[union-attr]
+
+
+# --- fetch: osv.dev's incremental path over HTTP --------------------------------------------------------
+
+
+def test_modified_id_csv_first_full_then_deltas(server: TestServer, tmp_path: Path, feeds_dir: Path) -> None:
+    rows = ["2022-12-29T20:19:21Z,GO-2022-1144", "2022-12-20T00:00:00Z,GO-2022-1143"]
+    server.routes["/Go/modified_id.csv"] = Route("\n".join(rows).encode() + b"\n")
+    server.routes["/Go/all.zip"] = Route((feeds_dir / "osv" / "Go.before-2023-01-01.zip").read_bytes())
+    feed = OsvFeed()
+    url = server.url("/Go/modified_id.csv")
+
+    full = feed.fetch(url, None, tmp_path)
+    assert isinstance(full, Spool) and full.complete and full.extra["mode"] == "full"
+    assert full.fingerprint == "2022-12-29T20:19:21Z"
+    assert sum(1 for _ in feed.parse(full, source="go")) == 293
+
+    assert feed.fetch(url, full.fingerprint, tmp_path) == Unchanged("2022-12-29T20:19:21Z")
+    assert not server.requests_to("/Go/GO-2022-1144.json")
+
+    new = {**GOOD, "id": "GO-2023-0001", "modified": "2023-01-05T10:00:00Z"}
+    changed = {**GOOD, "id": "GO-2022-1144", "modified": "2023-01-04T10:00:00Z"}
+    rows = ["2023-01-05T10:00:00Z,GO-2023-0001", "2023-01-04T10:00:00Z,GO-2022-1144", *rows]
+    server.routes["/Go/modified_id.csv"] = Route("\n".join(rows).encode() + b"\n")
+    server.routes["/Go/GO-2023-0001.json"] = Route(json.dumps(new).encode())
+    server.routes["/Go/GO-2022-1144.json"] = Route(json.dumps(changed).encode())
+    delta = feed.fetch(url, full.fingerprint, tmp_path)
+    assert isinstance(delta, Spool) and not delta.complete and delta.extra["mode"] == "delta"
+    assert delta.fingerprint == "2023-01-05T10:00:00Z"
+    assert sorted(r.id for r in feed.parse(delta, source="go")) == ["GO-2022-1144", "GO-2023-0001"]  # type: ignore[union-attr]
+    assert not server.requests_to("/Go/GO-2022-1143.json")  # older than the fingerprint: not fetched
+
+    # Too far behind: the whole zip again, not hundreds of requests.
+    behind = OsvFeed({"max_delta": 1}).fetch(url, full.fingerprint, tmp_path)
+    assert isinstance(behind, Spool) and behind.complete and behind.extra["mode"] == "full"
+
+
+def test_modified_id_csv_that_is_not_one(server: TestServer, tmp_path: Path) -> None:
+    server.routes["/Go/modified_id.csv"] = Route(b"<html>oops</html>\n")
+    with pytest.raises(FeedError, match="expected '<modified>,<id>'"):
+        OsvFeed().fetch(server.url("/Go/modified_id.csv"), None, tmp_path)

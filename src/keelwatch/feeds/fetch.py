@@ -415,7 +415,7 @@ class Fetcher:
         else:
             meta.unlink(missing_ok=True)
         with part.open(mode) as out:
-            for chunk in resp.iter_bytes(CHUNK):
+            for chunk in resp.iter_bytes():  # as received: a chunk_size would hold back bytes a drop loses
                 written += len(chunk)
                 if written > o.max_bytes:
                     out.close()
