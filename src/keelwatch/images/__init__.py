@@ -11,15 +11,26 @@ from keelwatch.images.docker_archive import DockerArchiveSource
 from keelwatch.images.oci_archive import OciArchiveSource
 from keelwatch.images.oci_dir import OciDirSource
 from keelwatch.images.reference import parse_source
-from keelwatch.images.registry import RegistrySource
 from keelwatch.images.source import ImageSource, OpenedImage, OpenOptions
+
+
+class _RegistrySourceOnDemand:
+    """``registry`` without its import cost: the HTTP stack (httpx, TLS) takes ~55 ms to import,
+    which every archive scan would otherwise pay at start. Loaded on first use."""
+
+    scheme = "registry"
+
+    def open(self, location: str, reference: str, options: OpenOptions) -> OpenedImage:
+        from keelwatch.images.registry import RegistrySource
+
+        return RegistrySource().open(location, reference, options)
 
 SOURCES: tuple[ImageSource, ...] = (
     DockerArchiveSource(),
     OciArchiveSource(),
     OciDirSource(),
     DirSource(),
-    RegistrySource(),
+    _RegistrySourceOnDemand(),  # keelwatch.images.registry.RegistrySource
 )
 
 
