@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from keelwatch.model import Advisory, Affected, AffectedRange, Exploitability, Severity
@@ -31,6 +31,12 @@ from keelwatch.store.tables import (
     JournalRow,
     SyncRow,
 )
+
+# Core tables for bulk statements: executemany without the ORM's per-row bookkeeping.
+ADVISORIES: Table = AdvisoryRow.__table__  # type: ignore[assignment]
+AFFECTED: Table = AffectedRow.__table__  # type: ignore[assignment]
+EXPLOITABILITY: Table = ExploitabilityRow.__table__  # type: ignore[assignment]
+JOURNAL: Table = JournalRow.__table__  # type: ignore[assignment]
 
 # Well under SQLite's bound-parameter limit (32,766) and PostgreSQL's (65,535) per statement.
 IN_CHUNK = 1000
@@ -438,9 +444,9 @@ def delete_advisories(session: Session, keys: Sequence[int]) -> None:
 def insert_advisories(session: Session, rows: Sequence[dict[str, Any]], affected: Sequence[dict[str, Any]]) -> None:
     """Bulk insert (one executemany per table) of rows made by ``advisory_rows``."""
     if rows:
-        session.execute(insert(AdvisoryRow.__table__), list(rows))
+        session.execute(insert(ADVISORIES), list(rows))
     if affected:
-        session.execute(insert(AffectedRow.__table__), list(affected))
+        session.execute(insert(AFFECTED), list(affected))
 
 
 def count_feed(session: Session, source: str) -> tuple[int, int, int]:
