@@ -15,9 +15,15 @@ from typing import Any
 
 from keelwatch.errors import ConfigError
 from keelwatch.feeds.base import Feed, Problem, Record, Spool, Unchanged, Withdrawn
+from keelwatch.feeds.epss import EpssFeed
+from keelwatch.feeds.kev import KevFeed
+from keelwatch.feeds.nvd import NvdFeed
 from keelwatch.feeds.osv import OsvFeed
 
 FEEDS: tuple[type[Feed], ...] = (
+    EpssFeed,
+    KevFeed,
+    NvdFeed,
     OsvFeed,
 )
 

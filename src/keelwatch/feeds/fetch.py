@@ -565,3 +565,22 @@ def pack_directory(path: Path, fingerprint: str | None, workdir: Path, *, name: 
     dest = workdir / name
     write_bundle(dest, files)
     return Spool(path=dest, fingerprint=new, url=str(path), extra={"files": str(len(files))})
+
+
+class SingleFileFeed:
+    """Shared by feeds whose source is one file (KEV, EPSS, the Debian tracker): options + ``fetch``.
+
+    A subclass sets ``kind``, may add its own ``OPTIONS`` (read them from ``self.options``), and
+    writes ``parse``.
+    """
+
+    kind: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[str, ...]] = FetchOptions.KEYS
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+        check_options(self.kind, self.options, self.OPTIONS)
+        self.fetch_options = FetchOptions.from_mapping(self.options, where=self.kind)
+
+    def fetch(self, url: str, fingerprint: str | None, workdir: Path) -> Unchanged | Spool:
+        return fetch_file(url, fingerprint, workdir, self.fetch_options)
