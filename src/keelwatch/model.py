@@ -240,3 +240,58 @@ class Exploitability:
     epss: float | None = None
     epss_percentile: float | None = None
     epss_date: str = ""
+
+
+# --- findings (the matcher's output) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MatchDetail:
+    """How one advisory was found for one package: enough to re-check the decision by hand."""
+
+    advisory_id: str
+    source: str  # the feed that published the advisory
+    kind: str  # "direct" (the package's own name) or "source" (via its distro source package)
+    ecosystem: str  # the ecosystem searched (Debian:11, PyPI)
+    name: str  # the name searched (normalised; the source package's for kind "source")
+    version: str  # the version compared (the source version for distro packages)
+    ranges: tuple[AffectedRange, ...] = ()  # the advisory's ranges that contain ``version``
+    listed: bool = False  # ``version`` is in the advisory's explicit ``versions`` list
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One vulnerability in one installed package; advisories that are aliases of each other are one finding."""
+
+    id: str  # the representative advisory id
+    package: Package
+    installed_version: str
+    advisory_ids: tuple[str, ...] = ()  # every advisory merged into this finding, ``id`` first
+    aliases: tuple[str, ...] = ()  # CVE ids first, then the rest, sorted; never ``id`` itself
+    upstream: tuple[str, ...] = ()  # OSV ``upstream`` (a DSA's CVEs)
+    summary: str = ""
+    fixed_versions: tuple[str, ...] = ()  # sorted by the ecosystem's ordering
+    fix_available: bool = False
+    severity: str = "unknown"  # critical, high, medium, low, unknown
+    severity_source: str = ""  # who set the label: a vendor scale ("GHSA", "Debian") or "CVSS_V3" …
+    cvss_score: float | None = None
+    cvss_vector: str = ""
+    cvss_source: str = ""
+    kev: bool = False
+    kev_date_added: str = ""
+    epss: float | None = None
+    epss_percentile: float | None = None
+    layer_digest: str = ""  # the layer that introduced the package
+    details: tuple[MatchDetail, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A question the matcher could not answer: stored and shown, never read as "not affected"."""
+
+    kind: str  # no-data, no-release, bad-version, unevaluable
+    reason: str
+    ecosystem: str = ""
+    package: Package | None = None  # None when the reason concerns a whole ecosystem
+    advisory_ids: tuple[str, ...] = ()
+    package_count: int = 0  # packages concerned (for ecosystem-wide reasons)
