@@ -574,7 +574,7 @@ class SingleFileFeed:
     writes ``parse``.
     """
 
-    kind: ClassVar[str] = ""
+    kind: str = ""
     OPTIONS: ClassVar[tuple[str, ...]] = FetchOptions.KEYS
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
