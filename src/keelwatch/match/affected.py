@@ -18,6 +18,7 @@ What cannot be decided raises ``Unevaluable`` so the caller records an Unknown, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from keelwatch.errors import VersionError
@@ -43,7 +44,7 @@ def judge(ecosystem: str, version: str, parseable: bool, affected: Affected) -> 
 
     ``parseable`` says whether ``version`` has a sort key in ``ecosystem`` (the caller checked once).
     """
-    listed = version in affected.versions or (parseable and _listed_equal(ecosystem, version, affected.versions))
+    listed = version in affected.versions
     ordered = [r for r in affected.ranges if r.type in _ORDERED]
     unknown_types = sorted({r.type for r in affected.ranges if r.type not in _ORDERED and r.type != "GIT"})
     if not listed and not parseable and (ordered or affected.versions):
@@ -53,10 +54,12 @@ def judge(ecosystem: str, version: str, parseable: bool, affected: Affected) -> 
     if parseable:
         for rng in ordered:
             try:
-                if in_range(ecosystem, version, [{kind: value} for kind, value in rng.events]):
+                if in_range(ecosystem, version, _events(rng.events)):
                     hits.append(rng)
             except VersionError as exc:
                 problems.append(f"{rng.type} range {_spell(rng)}: {exc}")
+    if not listed and parseable and affected.versions:
+        listed = _listed_equal(ecosystem, version, affected.versions)
     if hits or listed:
         return Verdict(tuple(hits), listed, _fixed_above(ecosystem, version, hits or ordered))
     if problems:
@@ -70,18 +73,41 @@ def judge(ecosystem: str, version: str, parseable: bool, affected: Affected) -> 
     return None
 
 
+@lru_cache(maxsize=1 << 16)
+def _events(events: tuple[tuple[str, str], ...]) -> tuple[dict[str, str], ...]:
+    """The model's (kind, version) pairs in the OSV form ``in_range`` reads, built once per distinct range."""
+    return tuple({kind: value} for kind, value in events)
+
+
 def _listed_equal(ecosystem: str, version: str, versions: tuple[str, ...]) -> bool:
     """The list names the version in another spelling (PEP 440 ``1.0`` == ``1.0.0``)."""
     if not versions:
         return False
     target = sort_key(ecosystem, version)
+    keys = _listed_keys(ecosystem, versions)
+    if keys is not None:
+        return target in keys
+    return any(key == target for key in _keys(ecosystem, versions))
+
+
+# PyPI lists run to hundreds of versions per entry: key each list once per process (content-keyed, so
+# equal lists from separate store reads share the entry) and answer membership by hashing.
+@lru_cache(maxsize=1 << 14)
+def _listed_keys(ecosystem: str, versions: tuple[str, ...]) -> frozenset[Any] | None:
+    try:
+        return frozenset(_keys(ecosystem, versions))
+    except TypeError:
+        return None  # a scheme whose keys do not hash: compare one by one
+
+
+def _keys(ecosystem: str, versions: tuple[str, ...]) -> list[Any]:
+    out = []
     for listed in versions:
         try:
-            if sort_key(ecosystem, listed) == target:
-                return True
+            out.append(sort_key(ecosystem, listed))
         except VersionError:
             continue  # a legacy string the ecosystem cannot order: only a verbatim match finds it
-    return False
+    return out
 
 
 def _fixed_above(ecosystem: str, version: str, ranges: list[AffectedRange]) -> tuple[str, ...]:

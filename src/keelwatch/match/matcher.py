@@ -34,6 +34,7 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from keelwatch.errors import VersionError
@@ -333,17 +334,20 @@ def _with_exploitability(findings: list[Finding],
 _DIGITS = re.compile(r"(\d+)")
 
 
+@lru_cache(maxsize=1 << 16)
 def _id_order(advisory_id: str) -> tuple[object, ...]:
     """Natural order: PYSEC-2021-9 before PYSEC-2021-10."""
     return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(advisory_id))
 
 
+@lru_cache(maxsize=1 << 16)
 def _representative_order(advisory_id: str) -> tuple[object, ...]:
     prefix = advisory_id.split("-", 1)[0]
     rank = {"GHSA": 1, "CVE": 2}.get(prefix, 0)
     return (rank, _id_order(advisory_id))
 
 
+@lru_cache(maxsize=1 << 16)
 def _alias_order(name: str) -> tuple[object, ...]:
     return (0 if name.startswith("CVE-") else 1, _id_order(name))
 
