@@ -414,14 +414,15 @@ def _write(session: Session, attempt: _Attempt, fetched: Unchanged | Snapshot) -
     return attempt.report("ok", sync_id=sync_id, **counts)
 
 
-def _feed_lock_key(name: str) -> int:
+def feed_lock_key(name: str) -> int:
+    """The PostgreSQL advisory-lock key that a sync (or an import) of feed ``name`` holds."""
     return kb.advisory_key("keelwatch-lock:feed", name)
 
 
 def _sync_postgresql(store: Store, attempt: _Attempt, force: bool) -> SyncReport:
     with store.session() as session:
         locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
-                                 {"key": _feed_lock_key(attempt.settings.name)}).scalar()
+                                 {"key": feed_lock_key(attempt.settings.name)}).scalar()
         if not locked:
             return attempt.report("busy", error="another keelwatch process is syncing this feed")
         state = _state(session, attempt.settings.name)
