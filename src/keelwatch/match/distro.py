@@ -1,12 +1,15 @@
 """Distro packages (dpkg, apk, rpm): judged by their release's own advisories, through the source package.
 
 Debian's tracker, Ubuntu's and Alpine's secdb write advisories per *source* package (``openssl``),
-never per binary (``libssl1.1``): so a binary is looked up by its source name and compared at its
-source version. That is what the distros' own tooling does — ``debsecan`` and the security tracker
-judge ``Source`` versions — and what Trivy (``utils.FormatSrcVersion``: the source version, which
-its dpkg analyzer sets to the binary version when ``Source:`` carries none) and Grype (the upstream
-package at its upstream version, else the binary's) do. It matters for binNMUs: ``libbz2-1.0``
-``1.0.8-5+b1`` is built from ``bzip2`` ``1.0.8-5``, and a fix is published as a source version.
+never per binary (``libssl1.1``), with the *source* version that fixed it: so a binary is looked
+up by its source name and compared at its source version. dpkg itself defines that version as the
+``Source: name (version)`` one when given and the binary's own version otherwise
+(``${source:Version}``, lib/dpkg/pkg-format.c); Trivy compares exactly that
+(``utils.FormatSrcVersion``, with its dpkg analyzer filling the source version from the binary's
+as dpkg does) and Grype searches the upstream (source) package at its upstream version. It matters
+for binNMUs — ``libbz2-1.0`` ``1.0.8-5+b1`` is built from ``bzip2`` ``1.0.8-5``, and a fix is
+published as a source version — and for binaries whose version differs from the source's (an epoch
+only the binary carries would otherwise put it above every fix).
 Our catalogers set ``source_version`` to the binary version when the database names no other.
 
 RPM distros (Red Hat, AlmaLinux, Rocky, SUSE …) publish per *binary* package, some per source:
