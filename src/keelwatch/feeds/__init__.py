@@ -14,13 +14,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from keelwatch.errors import ConfigError
+from keelwatch.feeds.alpine_secdb import AlpineSecdbFeed
 from keelwatch.feeds.base import Feed, Problem, Record, Spool, Unchanged, Withdrawn
+from keelwatch.feeds.debian_tracker import DebianTrackerFeed
 from keelwatch.feeds.epss import EpssFeed
 from keelwatch.feeds.kev import KevFeed
 from keelwatch.feeds.nvd import NvdFeed
 from keelwatch.feeds.osv import OsvFeed
 
 FEEDS: tuple[type[Feed], ...] = (
+    AlpineSecdbFeed,
+    DebianTrackerFeed,
     EpssFeed,
     KevFeed,
     NvdFeed,
