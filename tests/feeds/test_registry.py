@@ -24,7 +24,7 @@ def test_every_feed_module_is_registered_under_its_module_name():
 
 
 def test_registered_kinds_are_the_kinds_config_accepts():
-    assert set(FEEDS_BY_KIND) <= set(FEED_KINDS)
+    assert set(FEEDS_BY_KIND) == set(FEED_KINDS)
 
 
 def test_duplicate_kind_fails():
