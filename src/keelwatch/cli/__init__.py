@@ -11,7 +11,7 @@ import sys
 import typer
 
 from keelwatch import __version__
-from keelwatch.cli import demo, images, sbom
+from keelwatch.cli import db, demo, images, sbom
 from keelwatch.cli.context import AppContext, setup_logging, stderr
 from keelwatch.errors import KeelwatchError
 
@@ -53,6 +53,7 @@ def root(
 sbom.register(app)
 images.register(app)
 demo.register(app)
+db.register(app)
 
 
 def main() -> None:
