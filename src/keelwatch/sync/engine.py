@@ -531,6 +531,8 @@ def sync_all(store: Store, settings: Settings, *, names: Sequence[str] | None = 
                               hint=f"configured: {', '.join(sorted(known)) or 'none'}")
         chosen = [f for f in settings.feeds if f.name in names]
     reports = []
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="keelwatch-sync-", dir=workdir) as tmp:
         for feed_settings in chosen:
             t0 = time.monotonic()
