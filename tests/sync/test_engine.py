@@ -389,3 +389,60 @@ def test_two_syncs_of_one_feed_never_both_write(store: Store, store_url: str, tm
     journal = store.changes_since(0)
     assert len(journal) == 50 and len({e.sync_id for e in journal}) == 1
     assert store.feed_status()[0].advisories == 50
+
+
+HOLDER = """
+import pathlib, sys, time
+from keelwatch.config import FeedSettings
+from keelwatch.store import Store
+from keelwatch.store import advisories as kb
+from keelwatch.sync import sync_feed
+
+url, feed_url, marker = sys.argv[1:4]
+real = kb.insert_advisories
+
+def insert_then_hang(session, rows, affected):
+    real(session, rows, affected)
+    pathlib.Path(marker).write_text("rows written, not committed")
+    time.sleep(600)
+
+kb.insert_advisories = insert_then_hang
+with Store.open(url) as store:
+    sync_feed(store, FeedSettings(name="pypi", kind="osv", url=feed_url), workdir=pathlib.Path(marker).parent / "w")
+"""
+
+
+def test_a_sync_killed_mid_write_leaves_the_store_and_the_feed_free(store: Store, store_url: str, feeds_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    """SIGKILL, not an exception: the database itself must drop the half-written sync and its lock."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sync(store, pypi(feeds_dir / BEFORE), tmp_path)
+    before = snapshot(store)
+    marker = tmp_path / "marker"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEELWATCH_")}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, store_url, str(feeds_dir / AFTER), str(marker)], env=env,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert holder.poll() is None, holder.stderr.read()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the holder never reached its write"
+            time.sleep(0.05)
+        if store.dialect == "postgresql":
+            # The holder is alive and mid-write: a second process is refused, not queued behind it.
+            assert sync(store, pypi(feeds_dir / AFTER), tmp_path).status == "busy"
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(30)
+    assert snapshot(store) == before
+    # The lock died with the holder's connection: the next sync goes through at once.
+    deadline = time.monotonic() + 30
+    while (report := sync(store, pypi(feeds_dir / AFTER), tmp_path)).status == "busy":
+        assert time.monotonic() < deadline, "the dead holder's lock was never released"
+        time.sleep(0.2)
+    assert (report.status, report.added, report.deleted) == ("ok", 474, 27)
