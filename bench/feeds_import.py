@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("KEELWATCH_SHARED", ROOT.parent / "shared"))
@@ -153,8 +154,8 @@ def pg_run(server: str, chosen: list[tuple[str, Path]], tmp: Path) -> float:
 
     base = make_url(server).set(drivername="postgresql+psycopg")
     name = f"keelwatch_bench_{secrets.token_hex(4)}"
-    admin = dict(host=base.host or "127.0.0.1", port=base.port or 5432, user=base.username,
-                 password=base.password, dbname=base.database or "postgres", autocommit=True)
+    admin: dict[str, Any] = dict(host=base.host or "127.0.0.1", port=base.port or 5432, user=base.username,
+                                 password=base.password, dbname=base.database or "postgres", autocommit=True)
     with psycopg.connect(**admin) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
