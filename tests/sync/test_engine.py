@@ -446,3 +446,44 @@ def test_a_sync_killed_mid_write_leaves_the_store_and_the_feed_free(store: Store
         assert time.monotonic() < deadline, "the dead holder's lock was never released"
         time.sleep(0.2)
     assert (report.status, report.added, report.deleted) == ("ok", 474, 27)
+
+
+def test_kev_and_epss_syncing_at_once_keep_each_others_writes(store: Store, store_url: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """They share rows: KEV reads a row, EPSS commits a new score for it, then KEV writes its part."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: the interleaving cannot happen there")
+    kev_feed = FeedSettings(name="kev", kind="kev", url="test://kev")
+    epss_feed = FeedSettings(name="epss", kind="epss", url="test://epss")
+    sync(store, epss_feed, tmp_path, feed=ListFeed([epss("CVE-1", 0.2), epss("CVE-2", 0.3)]))
+    kev_has_read, epss_committed = threading.Event(), threading.Event()
+    real_insert = engine._insert
+
+    def insert_after_epss(session: Any, table: Any) -> Any:
+        if threading.current_thread().name == "kev":  # KEV has read the rows and is about to write
+            kev_has_read.set()
+            assert epss_committed.wait(30)
+        return real_insert(session, table)
+
+    monkeypatch.setattr(engine, "_insert", insert_after_epss)
+    failures: list[BaseException] = []
+
+    def kev_sync() -> None:
+        try:
+            with Store.open(store_url) as other:
+                sync_feed(other, kev_feed, workdir=tmp_path / "kev", feed=ListFeed([kev("CVE-1"), kev("CVE-3")]))
+        except BaseException as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=kev_sync, name="kev")
+    thread.start()
+    try:
+        assert kev_has_read.wait(30)
+        sync(store, epss_feed, tmp_path, feed=ListFeed([epss("CVE-1", 0.9), epss("CVE-2", 0.3)], fingerprint="v2"))
+    finally:
+        epss_committed.set()
+        thread.join(60)
+    assert not failures, failures
+    rows = store.exploitability(["CVE-1", "CVE-2", "CVE-3"])
+    assert (rows["CVE-1"].kev_date_added, rows["CVE-1"].epss) == ("2024-01-01", pytest.approx(0.9))
+    assert (rows["CVE-2"].kev_date_added, rows["CVE-3"].epss) == ("", None)

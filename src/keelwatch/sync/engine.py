@@ -224,11 +224,14 @@ def _entry(source: str, advisory_id: str, change: str, fields: Sequence[str], pa
 
 
 def _apply_exploitability(session: Session, snap: Snapshot, changes: Changes) -> None:
-    """Upsert the parts of each CVE's row this feed publishes (KEV fields, EPSS fields, or both)."""
+    """Write the parts of each CVE's row this feed publishes (KEV fields, EPSS fields, or both).
+
+    Each part is written on its own — an upsert that sets only that part's columns, a clear that
+    only touches rows the feed owns — because the KEV and the EPSS feed share rows and may sync at
+    the same time in two processes (PostgreSQL): a whole-row rewrite would undo the other's write.
+    """
     table = kb.EXPLOITABILITY
-    columns = [table.c[name] for name in _EXPLOIT_COLUMNS]
-    old: dict[str, dict[str, Any]] = {}
-    query = select(*columns)
+    query = select(*(table.c[name] for name in _EXPLOIT_COLUMNS))
     rows: list[Any]
     if len(snap.exploits) > 20 * kb.IN_CHUNK:
         # EPSS covers ~250k CVEs: one scan of the table beats hundreds of IN queries.
@@ -236,42 +239,48 @@ def _apply_exploitability(session: Session, snap: Snapshot, changes: Changes) ->
     else:
         rows = list(session.execute(query.where((table.c.kev_source == snap.source)
                                                 | (table.c.epss_source == snap.source))))
-        wanted = sorted(snap.exploits)
-        for chunk in kb.chunks(wanted):
+        for chunk in kb.chunks(sorted(snap.exploits)):
             rows.extend(session.execute(query.where(table.c.cve.in_(chunk))))
-    for r in rows:
-        old[r.cve] = dict(r._mapping)
+    old = {r.cve: dict(r._mapping) for r in rows}
 
+    parts = {"kev": (_KEV, "kev_source"), "epss": (_EPSS, "epss_source")}
+    writes: dict[str, list[dict[str, Any]]] = {"kev": [], "epss": []}
+    clears: dict[str, list[str]] = {"kev": [], "epss": []}
     new: dict[str, dict[str, Any]] = {}
-    for cve, record in snap.exploits.items():
-        row = dict(old.get(cve) or _empty_exploit(cve))
-        if record.kev_date_added:
-            row.update(kev_date_added=record.kev_date_added, kev_due_date=record.kev_due_date,
-                       kev_ransomware=record.kev_ransomware, kev_source=snap.source)
-        if record.epss is not None:
-            row.update(epss=record.epss, epss_percentile=record.epss_percentile, epss_date=record.epss_date,
-                       epss_source=snap.source)
-        new[cve] = row
-    if snap.complete:
-        # A complete snapshot that no longer lists a CVE takes back what this feed said about it.
-        for cve, row in old.items():
-            listed = snap.exploits.get(cve)
-            if row["kev_source"] == snap.source and not (listed and listed.kev_date_added):
-                new[cve] = {**new.get(cve, row), "kev_date_added": "", "kev_due_date": "", "kev_ransomware": "",
-                            "kev_source": None}
-            if row["epss_source"] == snap.source and not (listed and listed.epss is not None):
-                new[cve] = {**new.get(cve, row), "epss": None, "epss_percentile": None, "epss_date": "",
-                            "epss_source": None}
+    for part, (columns, owner) in parts.items():
+        published = {cve: r for cve, r in snap.exploits.items()
+                     if (r.kev_date_added if part == "kev" else r.epss is not None)}
+        for cve, record in published.items():
+            before = old.get(cve) or _empty_exploit(cve)
+            values = {c: getattr(record, c) for c in columns}
+            if before[owner] != snap.source or any(before[c] != values[c] for c in columns):
+                writes[part].append({"cve": cve, **values, owner: snap.source})
+                new[cve] = {**new.get(cve, before), **values, owner: snap.source}
+        if snap.complete:
+            # A complete snapshot that no longer lists a CVE takes back what this feed said about it.
+            for cve, row in old.items():
+                if row[owner] == snap.source and cve not in published:
+                    clears[part].append(cve)
+                    new[cve] = {**new.get(cve, row), **_empty_exploit(cve, columns + (owner,))}
 
-    written = sorted(cve for cve, row in new.items() if row != old.get(cve))
-    for chunk in kb.chunks(written):
-        session.execute(table.delete().where(table.c.cve.in_(chunk)))
-    keep = [new[cve] for cve in written if new[cve]["kev_source"] is not None or new[cve]["epss_source"] is not None]
-    if keep:
-        session.execute(insert(table), keep)
-    changes.exploitability = len(written)
+    for part, (columns, owner) in parts.items():
+        if writes[part]:
+            # The row's other part, if the row is new, starts empty (the insert's defaults).
+            rows_in = [{**_empty_exploit(r["cve"]), **r} for r in writes[part]]
+            stmt = _insert(session, table)
+            stmt = stmt.on_conflict_do_update(index_elements=["cve"],
+                                              set_={c: stmt.excluded[c] for c in (*columns, owner)})
+            session.execute(stmt, rows_in)
+        for chunk in kb.chunks(sorted(clears[part])):
+            session.execute(table.update().where(table.c.cve.in_(chunk), table.c[owner] == snap.source)
+                            .values(**_empty_exploit("", columns + (owner,))))
+    cleared = sorted(set(clears["kev"]) | set(clears["epss"]))
+    for chunk in kb.chunks(cleared):
+        session.execute(table.delete().where(table.c.cve.in_(chunk), table.c.kev_source.is_(None),
+                                             table.c.epss_source.is_(None)))
+    changes.exploitability = len(new)
 
-    for cve in written:
+    for cve in sorted(new):
         before, after = old.get(cve) or _empty_exploit(cve), new[cve]
         fields = []
         if any(before[k] != after[k] for k in _KEV):
@@ -283,9 +292,26 @@ def _apply_exploitability(session: Session, snap: Snapshot, changes: Changes) ->
                                           _exploit_values(before), _exploit_values(after)))
 
 
-def _empty_exploit(cve: str) -> dict[str, Any]:
-    return {"cve": cve, "kev_date_added": "", "kev_due_date": "", "kev_ransomware": "", "kev_source": None,
-            "epss": None, "epss_percentile": None, "epss_date": "", "epss_source": None}
+def _insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+_EMPTY_EXPLOIT = {"kev_date_added": "", "kev_due_date": "", "kev_ransomware": "", "kev_source": None,
+                  "epss": None, "epss_percentile": None, "epss_date": "", "epss_source": None}
+
+
+def _empty_exploit(cve: str, columns: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A row that says nothing (or, given ``columns``, just those columns emptied, without the cve)."""
+    if columns is not None:
+        return {c: _EMPTY_EXPLOIT[c] for c in columns}
+    return {"cve": cve, **_EMPTY_EXPLOIT}
 
 
 def _exploit_values(row: dict[str, Any]) -> dict[str, Any]:

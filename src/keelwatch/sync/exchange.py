@@ -250,7 +250,8 @@ def import_database(store: Store, path: Path | str, *, now: datetime | None = No
     started = now or datetime.now(UTC)
     verified = _verify(path)
     snaps, states = _snapshots(path, verified)
-    totals: dict[str, Any] = {"added": 0, "changed": 0, "withdrawn": 0, "deleted": 0, "unchanged": 0, "exploitability": 0}
+    totals: dict[str, Any] = dict.fromkeys(("added", "changed", "withdrawn", "deleted", "unchanged", "exploitability"),
+                                           0)
     with store.session() as session:
         if store.dialect == "postgresql":
             for name in sorted(snaps):  # sorted: two importers never wait on each other in a cycle
