@@ -99,9 +99,12 @@ def export_database(store: Store, path: Path | str, *, now: datetime | None = No
     partial = path.with_name(f".{path.name}.partial")
     entries: dict[str, dict[str, Any]] = {}
     try:
-        # One read transaction: the three members describe the same moment.
+        # One snapshot: the three members describe the same moment. SQLite's read transaction is
+        # one already; PostgreSQL's default (read committed) sees each statement's own moment.
         with store.session(write=False) as session, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED,
                                                                     compresslevel=6) as archive:
+            if store.dialect == "postgresql":
+                session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
             keys = session.execute(select(AdvisoryRow.id).order_by(AdvisoryRow.source, AdvisoryRow.advisory_id)
                                    ).scalars().all()
             with archive.open("advisories.jsonl", "w") as member:
