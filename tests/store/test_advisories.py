@@ -67,16 +67,6 @@ def test_normalise_name_follows_each_registrys_rule(ecosystem: str, name: str, e
     assert kb.normalise_name(ecosystem, name) == expected
 
 
-def test_the_matcher_normalises_names_as_the_index_does() -> None:
-    names = pytest.importorskip("keelwatch.match.names", reason="the matcher has not landed")
-    samples = [("PyPI", "Py_YAML"), ("PyPI", "A..b__c"), ("npm", "JSONStream"), ("Go", "github.com/A/b"),
-               ("Maven", "g/a"), ("Maven", "g:a"), ("crates.io", "A_b"), ("NuGet", "X.Y"), ("Packagist", "V/N"),
-               ("Hex", "Plug"), ("Pub", "Http"), ("Debian:11", "libssl1.1"), ("RubyGems", "Rack"),
-               ("Alpine:v3.19", "Busybox"), ("Unknown-Eco", " spaced ")]
-    for ecosystem, name in samples:
-        assert kb.normalise_name(ecosystem, name) == names.normalise_name(ecosystem, name), (ecosystem, name)
-
-
 def test_ecosystem_base_drops_the_release() -> None:
     assert kb.ecosystem_base("Debian:11") == "Debian"
     assert kb.ecosystem_base("Ubuntu:Pro:18.04:LTS") == "Ubuntu"

@@ -28,7 +28,7 @@ from keelwatch.match.distro import DistroMatcher
 from keelwatch.match.index import AdvisoryIndex
 from keelwatch.match.language import LanguageMatcher
 from keelwatch.match.matcher import MatchResult, match_packages
-from keelwatch.match.names import normalise_name
+from keelwatch.names import normalise_name
 
 # Explicit, in the order they are asked: distro packages first (an OS package is judged by its
 # release's data even when its name looks like a language package's).

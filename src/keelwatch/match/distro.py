@@ -22,8 +22,8 @@ release's data, and says so.
 from __future__ import annotations
 
 from keelwatch.match.base import Search
-from keelwatch.match.names import ecosystem_family, normalise_name
 from keelwatch.model import Package, Unknown
+from keelwatch.names import ecosystem_family, normalise_name
 
 # Ecosystem families whose advisories name source packages only.
 _PER_SOURCE = frozenset({"Debian", "Ubuntu", "Alpine", "Alpaquita", "BellSoft Hardened Containers", "Chainguard",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from keelwatch.match.names import normalise_name
 from keelwatch.model import Advisory
+from keelwatch.names import normalise_name
 
 
 class AdvisoryIndex:

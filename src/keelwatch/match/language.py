@@ -11,8 +11,8 @@ vulnerable symbol (govulncheck's call-graph analysis needs the program, not a bi
 from __future__ import annotations
 
 from keelwatch.match.base import Search
-from keelwatch.match.names import normalise_name
 from keelwatch.model import Package, Unknown
+from keelwatch.names import normalise_name
 
 
 class LanguageMatcher:

@@ -41,8 +41,8 @@ from keelwatch.errors import VersionError
 from keelwatch.match import severity
 from keelwatch.match.affected import Unevaluable, Verdict, judge
 from keelwatch.match.base import AdvisoryLookup, AdvisorySource, ExploitabilityLookup, Matcher, Search
-from keelwatch.match.names import normalise_name
 from keelwatch.model import Advisory, Affected, Exploitability, Finding, MatchDetail, Package, Unknown
+from keelwatch.names import normalise_name
 from keelwatch.versions import sort_key
 
 # Unknown kinds that concern a whole ecosystem: reported once, with the number of packages.

@@ -10,10 +10,8 @@ through an export and an import hashes the same, and a re-import of unchanged da
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from keelwatch.model import Advisory, Affected, AffectedRange, Exploitability, Severity
+from keelwatch.names import ecosystem_base, normalise_name
 from keelwatch.store.tables import (
     AdvisoryRow,
     AffectedRow,
@@ -41,51 +40,7 @@ JOURNAL: Table = JournalRow.__table__  # type: ignore[assignment]
 # Well under SQLite's bound-parameter limit (32,766) and PostgreSQL's (65,535) per statement.
 IN_CHUNK = 1000
 
-# --- names: the matcher's index key -----------------------------------------------------------------
-
-_PEP503 = re.compile(r"[-_.]+")
-
-
-def _pypi(name: str) -> str:
-    return _PEP503.sub("-", name).lower()
-
-
-def _maven(name: str) -> str:
-    # A purl spells group/artifact; OSV and the catalogers write group:artifact.
-    return name.replace("/", ":") if ":" not in name and name.count("/") == 1 else name
-
-
-# Ecosystem base → how that registry decides two spellings are one package. Missing: as published.
-# Each rule is the registry's own, never a guess that could join two projects: npm, RubyGems, Go
-# and the RPM distros are case-sensitive; crates.io refuses names differing only by case or -/_;
-# NuGet ids are case-insensitive; Composer, Hex and Pub names are lowercase.
-_NAME_RULES = {
-    "PyPI": _pypi,
-    "Maven": _maven,
-    "crates.io": lambda name: name.lower().replace("_", "-"),
-    "Packagist": str.lower,
-    "NuGet": str.lower,
-    "Hex": str.lower,
-    "Pub": str.lower,
-}
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def normalise_name(ecosystem: str, name: str) -> str:
-    """The name the matcher's index is keyed by; the matcher must normalise package names the same way.
-
-    PEP 503 for PyPI (``Py_YAML`` → ``py-yaml``), lowercase where the registry is case-insensitive,
-    as published elsewhere (see ``_NAME_RULES``). ``keelwatch.match.names`` states the same rules;
-    a test keeps the two equal.
-    """
-    rule = _NAME_RULES.get(ecosystem_base(ecosystem))
-    name = name.strip()
-    return rule(name) if rule else name
-
-
-def ecosystem_base(ecosystem: str) -> str:
-    """The ecosystem without its release: ``Debian:11`` → ``Debian``, ``Alpine:v3.19`` → ``Alpine``."""
-    return ecosystem.split(":", 1)[0]
+# The matcher's index key: (ecosystem, normalise_name), from keelwatch.names, shared with the matcher.
 
 
 def advisory_key(source: str, advisory_id: str) -> int:

@@ -3,7 +3,8 @@
 An advisory names a package as its author typed it (``PyYAML``, ``pyyaml``, ``Py_YAML`` are one
 project on PyPI); a cataloger names it as the installed metadata spells it. Both sides go through
 ``normalise_name`` before they meet, in the matcher and in the store's (ecosystem, name) index, so
-the two must stay the same function: the store imports this one.
+the two must be the same function: this one, which (like ``model`` and ``versions``) imports
+nothing else of keelwatch, so both the store and the matcher may use it.
 
 The rules follow each registry's own notion of "the same name", never a guess that could join two
 different projects (fuzzy matching is how Grype collected years of false positives):
@@ -75,6 +76,10 @@ def ecosystem_family(ecosystem: str) -> str:
     return ecosystem.split(":", 1)[0]
 
 
+# The store calls the family the "base" (its ``affected.ecosystem_base`` column).
+ecosystem_base = ecosystem_family
+
+
 @lru_cache(maxsize=1 << 16)
 def normalise_name(ecosystem: str, name: str) -> str:
     """The form of ``name`` under which ``ecosystem`` considers two spellings the same package."""
@@ -82,4 +87,4 @@ def normalise_name(ecosystem: str, name: str) -> str:
     return rule(name.strip())
 
 
-__all__ = ["ecosystem_family", "normalise_name"]
+__all__ = ["ecosystem_base", "ecosystem_family", "normalise_name"]
