@@ -345,3 +345,156 @@ class ProblemRow(Base):
     sync: Mapped[int] = mapped_column(ForeignKey("syncs.id", ondelete="CASCADE"), index=True)
     location: Mapped[str]  # file in the spool, line, record id
     message: Mapped[str]
+
+
+# --- findings: what the matcher found in each image, its history, and per-image counts ------------
+# Written by keelwatch.match.scan / rematch through keelwatch.store.findings. Keyed by the image's
+# manifest digest (not images.id): posture joins "container runs digest D" to "D has findings F",
+# and a digest is what both sides know.
+
+
+class PackageSearchKeyRow(Base):
+    """What the matcher looks up for a package: (ecosystem, normalised name) pairs, the journal's key.
+
+    The re-matcher goes from a changed advisory's (ecosystem, match name) to the images carrying
+    it through this index and ``image_packages``; a distro binary is keyed by its source package.
+    Filled by keelwatch.match for packages not yet keyed (every package gets at least one row).
+    """
+
+    __tablename__ = "package_search_keys"
+    __table_args__ = (Index(None, "ecosystem", "match_name"),)
+
+    package_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("packages.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    ecosystem: Mapped[str] = mapped_column(primary_key=True)
+    match_name: Mapped[str] = mapped_column(primary_key=True)
+
+
+class FindingRow(Base):
+    """One open finding: one alias group of advisories in one installed package of one image.
+
+    ``key`` is a stable hash of (image digest, alias-group id, package identity), chosen when the
+    finding is first seen and kept while the finding lives (an advisory renamed under the same CVE
+    keeps its finding: see keelwatch.match.scan). A closed finding is deleted; its history stays in
+    ``finding_events``.
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index(None, "image_digest", "package_uid"),  # a re-match replaces one package's findings
+        Index(None, "advisory_id"),
+    )
+
+    key: Mapped[str] = mapped_column(primary_key=True)
+    image_digest: Mapped[str]
+    advisory_id: Mapped[str]  # the representative advisory id
+    advisory_ids: Mapped[list[Any]]  # every advisory merged into the finding
+    aliases: Mapped[list[Any]]  # CVE first; never advisory_id itself
+    upstream: Mapped[list[Any]]
+    summary: Mapped[str]
+    package_uid: Mapped[str]  # model.Package.id: identity and location within the image
+    package_ecosystem: Mapped[str]
+    package_name: Mapped[str]
+    package_version: Mapped[str]
+    package_purl: Mapped[str]
+    package_kind: Mapped[str]
+    package_source_name: Mapped[str]
+    package_source_version: Mapped[str]
+    package_arch: Mapped[str]
+    package_location: Mapped[str]
+    installed_version: Mapped[str]
+    fixed_versions: Mapped[list[Any]]
+    fix_available: Mapped[bool]
+    severity: Mapped[str]  # critical, high, medium, low, unknown
+    severity_source: Mapped[str]
+    cvss_score: Mapped[float | None]
+    cvss_vector: Mapped[str]
+    cvss_source: Mapped[str]
+    kev: Mapped[bool]
+    kev_date_added: Mapped[str]
+    epss: Mapped[float | None]
+    epss_percentile: Mapped[float | None]
+    layer_digest: Mapped[str]
+    details: Mapped[list[Any]]  # the match details (how each advisory was found), as JSON
+    sources: Mapped[list[Any]]  # the feeds whose records made this finding
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]  # the last scan or re-match that confirmed it
+    updated: Mapped[datetime]  # the last time any stored field changed
+
+
+class FindingAliasRow(Base):
+    """Every id and alias of a finding: a KEV/EPSS change for a CVE finds its findings here."""
+
+    __tablename__ = "finding_aliases"
+    __table_args__ = (Index(None, "alias"),)
+
+    finding_key: Mapped[str] = mapped_column(ForeignKey("findings.key", ondelete="CASCADE"), primary_key=True)
+    alias: Mapped[str] = mapped_column(primary_key=True)
+
+
+class ImageUnknownRow(Base):
+    """What the matcher could not judge in an image: shown beside its findings, never read as clean."""
+
+    __tablename__ = "image_unknowns"
+
+    image_digest: Mapped[str] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str]  # no-data, no-release, no-matcher, bad-version, unevaluable
+    reason: Mapped[str]
+    ecosystem: Mapped[str]
+    package_uid: Mapped[str | None]  # None: the reason concerns a whole ecosystem
+    package_name: Mapped[str]
+    package_version: Mapped[str]
+    advisory_ids: Mapped[list[Any]]
+    package_count: Mapped[int]
+
+
+class ImageScanRow(Base):
+    """One row per scanned image: its severity counts, kept current in the transaction that writes
+    its findings, so posture groups 100,000 containers by one indexed join instead of counting."""
+
+    __tablename__ = "image_scans"
+
+    image_digest: Mapped[str] = mapped_column(primary_key=True)
+    scanned_at: Mapped[datetime]  # the last scan or re-match of this image
+    sync: Mapped[int | None]  # the newest sync the findings reflect
+    critical: Mapped[int]
+    high: Mapped[int]
+    medium: Mapped[int]
+    low: Mapped[int]
+    unknown: Mapped[int]
+    total: Mapped[int]
+    kev: Mapped[int]
+    fixable: Mapped[int]
+    unknowns: Mapped[int]  # rows in image_unknowns
+    no_data: Mapped[list[Any]]  # ecosystems judged "no advisory data" at the last scan
+
+
+class FindingEventRow(Base):
+    """A finding opened, closed or changed: what alerting consumes, in id order."""
+
+    __tablename__ = "finding_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event: Mapped[str]  # opened, closed, changed
+    finding_key: Mapped[str] = mapped_column(index=True)
+    advisory_id: Mapped[str]
+    aliases: Mapped[list[Any]]
+    image_digest: Mapped[str] = mapped_column(index=True)
+    package_ecosystem: Mapped[str]
+    package_name: Mapped[str]
+    package_version: Mapped[str]
+    severity: Mapped[str]
+    sync: Mapped[int | None] = mapped_column(index=True)  # the sync whose re-match caused it; None: a scan
+    time: Mapped[datetime] = mapped_column(index=True)
+    changes: Mapped[dict[str, Any]]  # field → [before, after] for "changed"
+
+
+class RematchStateRow(Base):
+    """The re-matcher's watermark: the last sync whose journal it has processed."""
+
+    __tablename__ = "rematch_state"
+
+    name: Mapped[str] = mapped_column(primary_key=True)  # "journal"
+    last_sync: Mapped[int]
+    updated: Mapped[datetime]
