@@ -55,6 +55,25 @@ class MatchResult:
     unknowns: list[Unknown] = field(default_factory=list)
 
 
+class MatchCache:
+    """Decisions kept across ``match_packages`` calls against one unchanged advisory snapshot.
+
+    A fleet carries the same ``urllib3 1.26.4`` in thousands of images: with one cache shared by
+    the calls for every image of a re-match, each distinct (ecosystem, name, version) is looked up
+    and judged once, and every further image only builds its findings. Valid only while the
+    advisories it was filled from do not change: make a new one per re-match or scan.
+    """
+
+    __slots__ = ("outcomes", "no_data")
+
+    def __init__(self) -> None:
+        self.outcomes: dict[Search, _Outcome] = {}
+        self.no_data: set[str] = set()  # ecosystems the lookup returned nothing for, ever
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+
 @dataclass(slots=True)
 class _Hit:
     advisory: Advisory
@@ -81,6 +100,7 @@ def match_packages(
     image_ecosystem: str | None = None,
     covered_ecosystems: Collection[str] | None = None,
     matchers: Sequence[Matcher] | None = None,
+    cache: MatchCache | None = None,
 ) -> MatchResult:
     """Findings and unknowns for ``packages``, deterministic in order.
 
@@ -93,6 +113,8 @@ def match_packages(
     any record for; by default the lookup's own ``ecosystems()``. An ecosystem outside them gives
     one "no advisory data" Unknown instead of an empty, falsely clean result. A lookup that cannot
     say: an ecosystem for which it returns nothing for any package is reported the same way.
+
+    ``cache`` (a ``MatchCache``) carries decisions over to the next call against the same data.
     """
     if matchers is None:
         from keelwatch.match import MATCHERS
@@ -102,9 +124,11 @@ def match_packages(
         covered_ecosystems = advisories_lookup.ecosystems()
     lookup: AdvisoryLookup = getattr(advisories_lookup, "advisories_for", advisories_lookup)  # type: ignore[arg-type]
 
+    cache = cache if cache is not None else MatchCache()
+    outcomes = cache.outcomes
     unknowns: list[Unknown] = []
     plans: list[tuple[Package, tuple[Search, ...]]] = []
-    names: dict[str, set[str]] = defaultdict(set)
+    pending: dict[str, set[Search]] = defaultdict(set)  # ecosystem → searches not decided yet
     for package in packages:
         matcher = next((m for m in matchers if m.handles(package)), None)
         if matcher is None:
@@ -117,21 +141,23 @@ def match_packages(
             continue
         plans.append((package, searches))
         for search in searches:
-            names[search.ecosystem].add(search.name)
+            if search not in outcomes:
+                pending[search.ecosystem].add(search)
 
-    # Look up each ecosystem's names once, and index the candidates by normalised name. The
-    # lookup may return more than asked (a store index that folds case, other ecosystems'
+    # Look up each ecosystem's undecided names once, and index the candidates by normalised name.
+    # The lookup may return more than asked (a store index that folds case, other ecosystems'
     # entries): only entries whose own normalised name is one we asked for count.
-    candidates: dict[tuple[str, str], list[tuple[Advisory, Affected]]] = defaultdict(list)
-    no_data: set[str] = set()
-    for ecosystem in sorted(names):
+    no_data = cache.no_data
+    for ecosystem in sorted(pending):
         if covered_ecosystems is not None and ecosystem not in covered_ecosystems:
             no_data.add(ecosystem)
             continue
-        wanted = names[ecosystem]
+        wanted = {s.name for s in pending[ecosystem]}
         returned = lookup(ecosystem, sorted(wanted))
-        if covered_ecosystems is None and not returned:
+        if covered_ecosystems is None and not returned and not any(s.ecosystem == ecosystem for s in outcomes):
             no_data.add(ecosystem)
+            continue
+        candidates: dict[str, list[tuple[Advisory, Affected]]] = defaultdict(list)
         for advisory in returned:
             if advisory.withdrawn is not None:
                 continue
@@ -140,13 +166,9 @@ def match_packages(
                     continue
                 name = normalise_name(ecosystem, affected.name)
                 if name in wanted:
-                    candidates[(ecosystem, name)].append((advisory, affected))
-
-    outcomes: dict[Search, _Outcome] = {}
-    for _, searches in plans:
-        for search in searches:
-            if search not in outcomes and search.ecosystem not in no_data:
-                outcomes[search] = _decide(search, candidates.get((search.ecosystem, search.name), ()))
+                    candidates[name].append((advisory, affected))
+        for search in sorted(pending[ecosystem], key=lambda s: (s.name, s.version, s.kind)):
+            outcomes[search] = _decide(search, candidates.get(search.name, ()))
 
     findings: list[Finding] = []
     for package, searches in plans:

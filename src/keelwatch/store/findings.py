@@ -336,12 +336,45 @@ def scanned_images_with_keys(session: Session, keys: Iterable[tuple[str, str]]) 
     return out
 
 
+def image_packages(session: Session, digests: Collection[str] | None = None, *,
+                   scanned_only: bool = False) -> dict[str, list[ImagePackage]]:
+    """Digest → its packages in cataloged order, without owned files (all images when None).
+
+    ``scanned_only``: only images that have been scanned (a full re-match re-judges those).
+    """
+    link, pkg, img = ImagePackageRow.__table__.c, PackageRow.__table__.c, ImageRow.__table__.c
+    base = (select(img.manifest_digest, link.image_id, pkg.id, pkg.ecosystem, pkg.name, pkg.version, pkg.kind,
+                   pkg.purl, pkg.source_name, pkg.source_version, pkg.arch, link.layer_digest, link.found_by,
+                   link.location, link.licenses)
+            .select_from(ImagePackageRow.__table__)
+            .join(PackageRow.__table__, pkg.id == link.package_id)
+            .join(ImageRow.__table__, img.id == link.image_id)
+            .order_by(img.manifest_digest, link.position))
+    if scanned_only:
+        base = base.join(SCANS, SCANS.c.image_digest == img.manifest_digest)
+    queries = [base] if digests is None else [
+        base.where(img.manifest_digest.in_(chunk)) for chunk in
+        (sorted(digests)[i:i + IN_CHUNK] for i in range(0, len(digests), IN_CHUNK))]
+    out: dict[str, list[ImagePackage]] = {}
+    for query in queries:
+        for r in session.execute(query):
+            package = Package(ecosystem=r.ecosystem, name=r.name, version=r.version, kind=r.kind, purl=r.purl,
+                              source_name=r.source_name, source_version=r.source_version, arch=r.arch,
+                              layer_digest=r.layer_digest, found_by=r.found_by, location=r.location,
+                              licenses=tuple(r.licenses))
+            out.setdefault(r.manifest_digest, []).append(
+                ImagePackage(manifest_digest=r.manifest_digest, image_id=r.image_id, package_id=r.id,
+                             package=package))
+    return out
+
+
 def image_ecosystems(session: Session, digests: Collection[str]) -> dict[str, str | None]:
     wanted = sorted(digests)
     out: dict[str, str | None] = {}
     for i in range(0, len(wanted), IN_CHUNK):
-        out.update(session.execute(select(ImageRow.manifest_digest, ImageRow.ecosystem)
-                                   .where(ImageRow.manifest_digest.in_(wanted[i:i + IN_CHUNK]))).tuples())
+        rows = session.execute(select(ImageRow.manifest_digest, ImageRow.ecosystem)
+                               .where(ImageRow.manifest_digest.in_(wanted[i:i + IN_CHUNK])))
+        out.update((digest, ecosystem) for digest, ecosystem in rows)
     return out
 
 
@@ -416,8 +449,8 @@ def refresh_counts(session: Session, digests: Collection[str], *, sync: int | No
             c["total"] += n
             c["kev"] += int(kev or 0)
             c["fixable"] += int(fixable or 0)
-        unknowns = dict(session.execute(select(u.image_digest, func.count()).where(u.image_digest.in_(chunk))
-                                        .group_by(u.image_digest)).tuples())
+        unknowns = {digest: n for digest, n in session.execute(
+            select(u.image_digest, func.count()).where(u.image_digest.in_(chunk)).group_by(u.image_digest))}
         stored = {r.image_digest: r for r in session.execute(select(SCANS).where(SCANS.c.image_digest.in_(chunk)))}
         rows_out = []
         for digest in chunk:
