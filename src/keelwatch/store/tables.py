@@ -498,3 +498,73 @@ class RematchStateRow(Base):
     name: Mapped[str] = mapped_column(primary_key=True)  # "journal"
     last_sync: Mapped[int]
     updated: Mapped[datetime]
+
+
+# --- the running inventory: what runs where, from which digest ---------------------------------------
+# Written by keelwatch.inventory.sync through keelwatch.store.inventory. Sized for 100,000 live
+# containers plus their ended history; posture joins containers.digest to image_scans.image_digest.
+
+
+class InventorySourceRow(Base):
+    """Each configured inventory source: its last sync, and where its watch stands."""
+
+    __tablename__ = "inventory_sources"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    kind: Mapped[str]
+    status: Mapped[str]  # ok, partial (some objects unreadable), failed, never
+    error: Mapped[str]  # the last attempt's error; "" after a success
+    last_attempt: Mapped[datetime | None]
+    last_success: Mapped[datetime | None]
+    resource_version: Mapped[str | None]  # Kubernetes: the version the stored inventory is consistent at
+    containers: Mapped[int]  # live containers after the last successful sync
+    problems: Mapped[list[Any]]  # the last sync's unreadable objects: [{"where", "message"}], capped
+
+
+class ContainerRow(Base):
+    """One container as an inventory source reported it; ended containers are kept for history.
+
+    ``key`` hashes the identity (source, cluster, namespace, pod, instance, container):
+    ``keelwatch.inventory.base.record_key``. ``fingerprint`` hashes every reported field, so a sync
+    rewrites only the rows whose content changed and merely touches ``last_seen`` of the rest.
+    """
+
+    __tablename__ = "containers"
+    __table_args__ = (
+        Index(None, "source", "ended_at"),  # a source's live containers
+        Index(None, "source", "namespace", "pod", "instance"),  # one pod's containers (watch events)
+        Index(None, "digest"),  # posture: containers running digest D
+        Index(None, "namespace"),
+        Index(None, "reference"),
+    )
+
+    key: Mapped[str] = mapped_column(primary_key=True)
+    source: Mapped[str]
+    cluster: Mapped[str]
+    namespace: Mapped[str]
+    workload_kind: Mapped[str]
+    workload: Mapped[str]
+    pod: Mapped[str]
+    instance: Mapped[str]  # pod UID, Docker container ID, "" for a CMDB row
+    container: Mapped[str]
+    container_type: Mapped[str]  # container, init, ephemeral
+    image: Mapped[str]  # as given
+    reference: Mapped[str | None]  # normalised (docker.io/library/nginx:1.27); None: not a valid reference
+    image_id: Mapped[str]  # what the runtime reported (imageID, RepoDigest), raw
+    digest: Mapped[str | None]  # manifest digest of the platform that runs; None: unresolved
+    index_digest: Mapped[str | None]  # the multi-arch index it was chosen from
+    tag_digest: Mapped[str | None]  # what the tag resolves to now (drift when it is neither of the above)
+    platform: Mapped[str | None]
+    node: Mapped[str]
+    state: Mapped[str]  # running, waiting, terminated, created, pending …; ended once gone from the source
+    labels: Mapped[dict[str, Any]]
+    annotations: Mapped[dict[str, Any]]
+    owner: Mapped[str]
+    team: Mapped[str]
+    environment: Mapped[str]
+    resolution_error: Mapped[str | None]  # why the digest is unknown or unverified ("unresolved: 401 …")
+    problem: Mapped[str | None]  # what the source could not read about this container
+    fingerprint: Mapped[str]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
