@@ -11,7 +11,7 @@ import sys
 import typer
 
 from keelwatch import __version__
-from keelwatch.cli import db, demo, images, sbom
+from keelwatch.cli import db, demo, images, sbom, scan
 from keelwatch.cli.context import AppContext, setup_logging, stderr
 from keelwatch.errors import KeelwatchError
 
@@ -21,7 +21,9 @@ app = typer.Typer(
     "Examples:\n\n"
     "  keelwatch sbom oci-archive:app.tar --format cyclonedx-json > app.cdx.json\n\n"
     "  keelwatch sbom registry:localhost:5000/app:1.2 --platform linux/arm64\n\n"
-    "  keelwatch --config keelwatch.toml images",
+    "  keelwatch --config keelwatch.toml db update\n\n"
+    "  keelwatch scan oci-archive:app.tar --fail-on critical\n\n"
+    "  keelwatch findings events --since 41 --format json",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -54,6 +56,7 @@ sbom.register(app)
 images.register(app)
 demo.register(app)
 db.register(app)
+scan.register(app)
 
 
 def main() -> None:

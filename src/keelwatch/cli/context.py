@@ -85,3 +85,20 @@ def layer_progress(label: str, enabled: bool = True) -> Iterator[Any]:
             progress.update(task, completed=done, total=total)
 
         yield update
+
+
+def image_options(app: AppContext, image: str, *, platform: str | None, insecure: bool,
+                  docker_config: str | None) -> Any:
+    """The ``OpenOptions`` for reading ``image``: command-line flags over the ``[scan]`` settings."""
+    from keelwatch.images.layers import Limits
+    from keelwatch.images.source import OpenOptions
+    from keelwatch.model import Platform
+    from keelwatch.pipeline import registry_is_insecure
+
+    scan = app.settings.scan
+    return OpenOptions(
+        platform=Platform.parse(platform) if platform else (Platform.parse(scan.platform) if scan.platform else None),
+        insecure=insecure or registry_is_insecure(image, scan.insecure_registries),
+        docker_config=docker_config,
+        limits=Limits(max_layer_bytes=scan.max_layer_bytes, max_file_bytes=scan.max_file_bytes),
+    )

@@ -101,8 +101,13 @@ def update(
                                    help="Sync only this feed (repeatable). Default: every [[feeds]] table."),
     force: bool = typer.Option(False, "--force", help="Fetch everything again, ignoring the stored fingerprints."),
     format: Format = typer.Option(Format.table, "--format", "-f", help="Result as a table or JSON."),
+    no_rematch: bool = typer.Option(False, "--no-rematch", help="Do not re-match stored findings afterwards "
+                                                                "(keelwatch rematch does it later)."),
 ) -> None:
     """Sync the configured feeds: each one atomically, every change journaled.
+
+    Then the stored findings of every scanned image are re-matched against what changed (a
+    summary line on stderr), unless --no-rematch.
 
     Progress goes to stderr, the result table to stdout. Exits 1 when a feed failed (one line
     each on stderr); the other feeds are still synced, and a failed feed keeps its previous data.
@@ -124,6 +129,14 @@ def update(
 
     reports = sync_all(context.store, settings, names=feed or None, force=force, progress=progress)
     _print_reports(reports, format, "feed sync")
+    if not no_rematch:
+        from keelwatch.match.rematch import rematch
+
+        done = rematch(context.store)
+        if not context.quiet:
+            stderr.print(f"re-match: {done.journal_entries} changes, {done.images_considered} images considered, "
+                         f"{done.opened} findings opened, {done.closed} closed, {done.changed} changed "
+                         f"({done.seconds:.2f}s)", highlight=False)
     _fail_on_failures(reports)
 
 

@@ -12,8 +12,8 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from keelwatch.cli.context import app_context, layer_progress, stderr, stdout
-from keelwatch.model import CatalogResult, Platform
+from keelwatch.cli.context import app_context, image_options, layer_progress, stderr, stdout
+from keelwatch.model import CatalogResult
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -66,18 +66,10 @@ def create(
     refresh: bool = typer.Option(False, "--refresh", help="Catalog again even if this digest is already stored."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not read or write the database."),
 ) -> None:
-    from keelwatch.images.layers import Limits
-    from keelwatch.images.source import OpenOptions
-    from keelwatch.pipeline import catalog_reference, registry_is_insecure
+    from keelwatch.pipeline import catalog_reference
 
     app = app_context(ctx)
-    scan = app.settings.scan
-    options = OpenOptions(
-        platform=Platform.parse(platform) if platform else (Platform.parse(scan.platform) if scan.platform else None),
-        insecure=insecure or registry_is_insecure(image, scan.insecure_registries),
-        docker_config=docker_config,
-        limits=Limits(max_layer_bytes=scan.max_layer_bytes, max_file_bytes=scan.max_file_bytes),
-    )
+    options = image_options(app, image, platform=platform, insecure=insecure, docker_config=docker_config)
     with layer_progress(f"cataloging {image}", enabled=not app.quiet) as progress:
         done = catalog_reference(image, options=options, store=None if no_store else app.store,
                                  refresh=refresh, progress=progress)
