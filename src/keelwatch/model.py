@@ -295,3 +295,19 @@ class Unknown:
     package: Package | None = None  # None when the reason concerns a whole ecosystem
     advisory_ids: tuple[str, ...] = ()
     package_count: int = 0  # packages concerned (for ecosystem-wide reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """Why a finding does not count: a VEX statement or a risk acceptance (``keelwatch.match.vex``)."""
+
+    kind: str  # vex or acceptance
+    status: str  # not_affected, fixed, accepted
+    justification: str = ""
+    reason: str = ""
+    until: datetime | None = None
+    source: str = ""  # the VEX document, or who accepted
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "status": self.status, "justification": self.justification,
+                "reason": self.reason, "until": self.until.isoformat() if self.until else None, "source": self.source}

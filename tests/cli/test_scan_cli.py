@@ -77,3 +77,36 @@ def test_scanning_an_unknown_digest_is_a_clear_error(store_url: str, tmp_path: P
     config = write_config(tmp_path / "keelwatch.toml", store_url, {})
     out = run(config, "scan", "sha256:" + "0" * 64)
     assert out.returncode == 1 and "no stored image has digest" in out.stderr
+
+
+def test_accepted_and_vex_suppressed_findings_stay_listed_and_do_not_break_the_gate(
+        store_url: str, feeds_dir: Path, images_dir: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "keelwatch.toml", store_url, {"osv-pypi": feeds_dir / "osv/PyPI.zip"})
+    image = f"oci-archive:{images_dir / 'debian12-python.oci.tar'}"
+    assert run(config, "db", "update").returncode == 0
+    scanned = as_json(run(config, "scan", image, "--format", "json"))
+    digest = scanned["image"]["digest"]
+    high = [f for f in scanned["findings"] if f["severity"] in ("critical", "high")]
+    assert high and run(config, "scan", image, "--fail-on", "high").returncode == 3
+
+    # One by VEX, the rest accepted until next year.
+    first, *rest = high
+    (tmp_path / "vex.json").write_text(json.dumps({
+        "@context": "https://openvex.dev/ns/v0.2.0", "@id": "cli-test", "timestamp": "2026-12-01T00:00:00Z",
+        "statements": [{"vulnerability": {"name": first["id"]}, "products": [{"@id": digest}],
+                        "status": "not_affected", "justification": "vulnerable_code_not_present"}]}))
+    imported = as_json(run(config, "vex", "import", str(tmp_path / "vex.json"), "--format", "json"))
+    assert imported["statements"] == 1
+    for f in rest:
+        out = run(config, "accept", f["id"], "--image", digest, "--until", "2027-12-31", "--reason", "CLI test")
+        assert out.returncode == 0, out.stderr
+    assert run(config, "accept", "CVE-1", "--image", "*", "--until", "2001-01-01", "--reason", "x").returncode == 1
+
+    after = as_json(run(config, "scan", image, "--format", "json"))
+    suppressed = {f["id"]: f["suppression"]["kind"] for f in after["findings"] if f["suppressed"]}
+    assert suppressed == {first["id"]: "vex", **{f["id"]: "acceptance" for f in rest}}
+    assert len(after["findings"]) == len(scanned["findings"])  # nothing disappears
+    assert after["summary"]["suppressed"] == len(high)
+    assert run(config, "scan", image, "--fail-on", "high").returncode == 0
+    listed = as_json(run(config, "vex", "list", "--format", "json"))
+    assert len(listed["statements"]) == 1 and len(listed["acceptances"]) == len(rest)

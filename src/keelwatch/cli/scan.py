@@ -128,12 +128,10 @@ def scan(
 
 
 def _suppressions(store: Any, digest: str, findings: Any) -> dict[str, Any]:
-    """The findings' VEX statements and risk acceptances in force (none until VEX lands)."""
-    try:
-        from keelwatch.match.vex import suppressions_for  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    return suppressions_for(store, digest, findings)  # type: ignore[no-any-return]
+    """The findings' VEX statements and risk acceptances in force."""
+    from keelwatch.match.vex import suppressions_for
+
+    return suppressions_for(store, digest, findings)
 
 
 def _findings_table(image: dict[str, Any], report: Any, suppressions: dict[str, Any]) -> Table:

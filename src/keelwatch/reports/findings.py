@@ -9,11 +9,9 @@ Findings are ordered most severe first, then by package and id, so two runs diff
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from keelwatch.model import Finding, Package, Unknown
+from keelwatch.model import Finding, Package, Suppression, Unknown
 from keelwatch.store.findings import SEVERITIES, ImageScan, StoredFinding
 
 #: Severity labels from most to least severe; ``--fail-on X`` means X or anything before it.
@@ -23,22 +21,6 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low", "unknown")
 def severity_rank(label: str) -> int:
     """0 for critical … 4 for unknown (an unrecognised label counts as unknown)."""
     return SEVERITY_ORDER.index(label) if label in SEVERITY_ORDER else len(SEVERITY_ORDER) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class Suppression:
-    """Why a finding does not count: a VEX statement or a risk acceptance."""
-
-    kind: str  # vex or acceptance
-    status: str  # not_affected, fixed, accepted
-    justification: str = ""
-    reason: str = ""
-    until: datetime | None = None
-    source: str = ""  # the VEX document, or who accepted
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "status": self.status, "justification": self.justification,
-                "reason": self.reason, "until": self.until.isoformat() if self.until else None, "source": self.source}
 
 
 def ordered(findings: Iterable[StoredFinding]) -> list[StoredFinding]:

@@ -500,6 +500,44 @@ class RematchStateRow(Base):
     updated: Mapped[datetime]
 
 
+# --- suppressions: VEX statements and risk acceptances ---------------------------------------------------
+
+
+class VexStatementRow(Base):
+    """One VEX statement (OpenVEX or CycloneDX VEX) as imported: applied to findings when they are read."""
+
+    __tablename__ = "vex_statements"
+    __table_args__ = (UniqueConstraint("document", "vulnerability", "product", "subcomponent"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document: Mapped[str]  # the document's @id / serialNumber, else its file name: a re-import replaces it
+    format: Mapped[str]  # openvex, cyclonedx
+    vulnerability: Mapped[str] = mapped_column(index=True)  # CVE or advisory id, as the statement names it
+    product: Mapped[str]  # an image (digest, pkg:oci purl, name) or a package purl
+    subcomponent: Mapped[str]  # a package purl within the product; "" for the product itself
+    status: Mapped[str]  # not_affected, fixed, affected, under_investigation
+    justification: Mapped[str]
+    detail: Mapped[str]  # impact statement / action statement / analysis detail
+    issued: Mapped[datetime | None]  # the statement's (or document's) timestamp
+    imported_at: Mapped[datetime]
+
+
+class RiskAcceptanceRow(Base):
+    """A time-limited acceptance of a vulnerability on an image (or on every image: ``*``)."""
+
+    __tablename__ = "risk_acceptances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vulnerability: Mapped[str] = mapped_column(index=True)
+    image: Mapped[str]  # a manifest digest, an image name (docker.io/library/nginx), or "*"
+    package: Mapped[str]  # a package name limiting it; "" for every package
+    until: Mapped[datetime]
+    reason: Mapped[str]
+    created_by: Mapped[str]
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
 # --- the running inventory: what runs where, from which digest ---------------------------------------
 # Written by keelwatch.inventory.sync through keelwatch.store.inventory. Sized for 100,000 live
 # containers plus their ended history; posture joins containers.digest to image_scans.image_digest.
