@@ -122,3 +122,24 @@ def test_agent_lines_are_checked(bad):
     events, stats = [], ReadStats()
     events = list(read_lines(SOURCES_BY_NAME["agent"], [json.dumps(bad)], stats))
     assert events == [] and stats.skipped == 1
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2024-05-02T10:14:05.123456789Z", datetime(2024, 5, 2, 10, 14, 5, 123456, tzinfo=UTC)),
+    ("2024-05-02T10:14:05Z", datetime(2024, 5, 2, 10, 14, 5, tzinfo=UTC)),
+    ("2024-05-02T12:14:05.5+02:00", datetime(2024, 5, 2, 10, 14, 5, 500000, tzinfo=UTC)),
+    (1714644845123456789, datetime(2024, 5, 2, 10, 14, 5, 123457, tzinfo=UTC)),
+])
+def test_times(text, expected):
+    from keelwatch.runtime.events import parse_time
+
+    assert abs(parse_time(text) - expected).total_seconds() < 1e-6
+
+
+@pytest.mark.parametrize("bad", ["2024-05-02T10:14:05.12345678xZ", "2024-05-02T10:14:05", "soon", "", True,
+                                 "2024-13-02T10:14:05.123456789Z"])
+def test_bad_times(bad):
+    from keelwatch.runtime.events import parse_time
+
+    with pytest.raises(ValueError):
+        parse_time(bad)

@@ -79,10 +79,17 @@ def workload_of_pod(pod: str) -> str:
 
 def key_of(event: RuntimeEvent, cluster: str = "") -> BaselineKey:
     """The baseline an event belongs to. Without a pod, the container id stands for the workload."""
-    workload = event.workload or (workload_of_pod(event.pod) if event.pod else "")
+    return _key(cluster, event.namespace, event.workload, event.pod, event.container_name, event.image_digest,
+                event.container_id, event.node)
+
+
+@lru_cache(maxsize=1 << 16)
+def _key(cluster: str, namespace: str, workload: str, pod: str, container: str, digest: str, container_id: str,
+         node: str) -> BaselineKey:
+    workload = workload or (workload_of_pod(pod) if pod else "")
     if not workload:
-        workload = f"container:{event.container_id}" if event.container_id else f"host:{event.node}"
-    return BaselineKey(cluster, event.namespace, workload, event.container_name, event.image_digest)
+        workload = f"container:{container_id}" if container_id else f"host:{node}"
+    return BaselineKey(cluster, namespace, workload, container, digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +235,8 @@ class BaselineEngine:
         self.baselines: dict[BaselineKey, Baseline] = {}
         self.open: dict[str, Deviation] = {}
         self._open_per_baseline: dict[BaselineKey, int] = {}
+        self._writable_roots = frozenset(self.policy.writable_paths)
+        self._writable_prefixes = tuple(root.rstrip("/") + "/" for root in self.policy.writable_paths)
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -380,7 +389,7 @@ class BaselineEngine:
         items.add(item)
 
     def _writable(self, path: str) -> bool:
-        return _under_any(path, self.policy.writable_paths)
+        return path in self._writable_roots or path.startswith(self._writable_prefixes)
 
     def _record(self, baseline: Baseline, event: RuntimeEvent, kind: str, severity: str, detail: str,
                 item: tuple[Any, ...]) -> Deviation | None:
