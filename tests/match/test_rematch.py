@@ -202,3 +202,36 @@ def test_events_since_a_time_and_only_for_scanned_images(store: Store, images_di
         assert stored_findings.image_scan(session, never_scanned) is None
     # Its first scan sees everything at once.
     assert {s.finding.id for s in scan_image(store, never_scanned).findings} >= {"TEST-A", "TEST-B"}
+
+
+def test_nvd_scores_findings_whose_advisories_give_no_cvss(store: Store, feeds_dir: Path, images_dir: Path,
+                                                           tmp_path: Path) -> None:
+    """PyPA's PYSEC-2023-74 (requests, CVE-2023-32681) carries no severity; NVD scores it 6.1 (medium)."""
+    sync_zip(store, feeds_dir, AFTER, tmp_path)
+    digest = store_image(store, images_dir)
+
+    def requests_finding() -> Any:
+        [s] = [s for s in load_report(store, digest).findings  # type: ignore[union-attr]
+               if "CVE-2023-32681" in s.finding.aliases]
+        return s.finding
+
+    scan_image(store, digest)
+    assert (requests_finding().severity, requests_finding().cvss_score) == ("unknown", None)
+    start = store.latest_sync_id()
+
+    # NVD arrives after the scan: the re-match scores the findings naming its CVEs, nothing else.
+    report = sync_feed(store, FeedSettings(name="nvd", kind="nvd", url=str(feeds_dir / "nvd" / "records")),
+                       workdir=tmp_path / "nvd")
+    assert report.status == "ok", report
+    done = rematch(store)
+    assert done.opened == done.closed == 0 and done.changed > 0
+    finding = requests_finding()
+    assert (finding.severity, finding.cvss_score, finding.severity_source) == ("medium", 6.1, "CVSS_V3")
+    assert finding.cvss_vector == "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:C/C:H/I:N/A:N"
+    assert "nvd@nist.gov" in finding.cvss_source
+    changed = {e.advisory_id: e.changes for e in stored_findings_events(store, start)}
+    assert changed["PYSEC-2023-74"]["severity"] == ["unknown", "medium"]
+    # A record's own rating is never overridden: only findings without CVSS were touched.
+    assert all(set(c) <= {"severity", "cvss_score"} for c in changed.values())
+    # The same result as scanning with NVD already there.
+    assert scan_image(store, digest).changed == 0

@@ -22,6 +22,8 @@ AdvisoryLookup = Callable[[str, Sequence[str]], Sequence[Advisory]]
 #: ``CVE ids -> {cve: what KEV and EPSS say}`` for those anybody says something about; one call per
 #: match run (``Store.exploitability`` fits). A plain mapping is accepted as well.
 ExploitabilityLookup = Callable[[Iterable[str]], Mapping[str, Exploitability]]
+# CVE ids → the CVE records (NVD) that score them, for findings whose advisories give no CVSS.
+CveLookup = Callable[[Iterable[str]], Mapping[str, Sequence[Advisory]]]
 
 
 class AdvisorySource(Protocol):

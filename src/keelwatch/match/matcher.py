@@ -40,7 +40,7 @@ from typing import Any
 from keelwatch.errors import VersionError
 from keelwatch.match import severity
 from keelwatch.match.affected import Unevaluable, Verdict, judge
-from keelwatch.match.base import AdvisoryLookup, AdvisorySource, ExploitabilityLookup, Matcher, Search
+from keelwatch.match.base import AdvisoryLookup, AdvisorySource, CveLookup, ExploitabilityLookup, Matcher, Search
 from keelwatch.model import Advisory, Affected, Exploitability, Finding, MatchDetail, Package, Unknown
 from keelwatch.names import normalise_name
 from keelwatch.versions import sort_key
@@ -101,6 +101,7 @@ def match_packages(
     covered_ecosystems: Collection[str] | None = None,
     matchers: Sequence[Matcher] | None = None,
     cache: MatchCache | None = None,
+    cve_lookup: CveLookup | None = None,
 ) -> MatchResult:
     """Findings and unknowns for ``packages``, deterministic in order.
 
@@ -115,6 +116,7 @@ def match_packages(
     say: an ecosystem for which it returns nothing for any package is reported the same way.
 
     ``cache`` (a ``MatchCache``) carries decisions over to the next call against the same data.
+    ``cve_lookup`` (CVE → NVD records) scores findings whose advisories carry no CVSS at all.
     """
     if matchers is None:
         from keelwatch.match import MATCHERS
@@ -199,6 +201,8 @@ def match_packages(
         for group in _alias_groups(hits):
             findings.append(_finding(package, [hits[i] for i in group]))
 
+    if cve_lookup is not None and findings:
+        findings = _with_cve_scores(findings, cve_lookup)
     if exploitability_lookup is not None and findings:
         findings = _with_exploitability(findings, exploitability_lookup)
     findings.sort(key=lambda f: (*_package_order(f.package), _id_order(f.id)))
@@ -331,6 +335,32 @@ def _sorted_versions(group: list[_Hit]) -> tuple[str, ...]:
 def _cves(finding: Finding) -> list[str]:
     """The CVE ids a finding stands for: KEV and EPSS are keyed by CVE (a DSA's are its upstream)."""
     return sorted({n for n in (*finding.advisory_ids, *finding.aliases, *finding.upstream) if n.startswith("CVE-")})
+
+
+def _with_cve_scores(findings: list[Finding], lookup: CveLookup) -> list[Finding]:
+    """A CVSS from the CVEs' NVD records for findings whose advisories give none (PyPA's rarely do).
+
+    The label follows the usual rule: a vendor rating the advisories gave stays; a finding that
+    had none is labelled from NVD's score, with ``severity_source`` saying which CVSS version.
+    """
+    unscored = [f for f in findings if f.cvss_score is None]
+    wanted = sorted({cve for f in unscored for cve in _cves(f)})
+    if not wanted:
+        return findings
+    records = lookup(wanted)
+    out = []
+    for finding in findings:
+        nvd = [a for c in _cves(finding) for a in records.get(c, ())] if finding.cvss_score is None else []
+        scored = severity.pick((a, ()) for a in nvd) if nvd else None
+        if scored is None or scored.cvss_score is None:
+            out.append(finding)
+            continue
+        label, source = finding.severity, finding.severity_source
+        if label == "unknown":
+            label, source = scored.label, scored.source
+        out.append(replace(finding, severity=label, severity_source=source, cvss_score=scored.cvss_score,
+                           cvss_vector=scored.cvss_vector, cvss_source=scored.cvss_source))
+    return out
 
 
 def _with_exploitability(findings: list[Finding],

@@ -6,8 +6,9 @@ changes every stored finding reflects) and re-judges only what those changes can
 * an advisory added, changed, withdrawn or deleted names (ecosystem, package) pairs, before and
   after: the package index (``package_search_keys``) turns them into the scanned images and the
   exact packages that carry them — an ``openssl`` advisory looks only at images with ``openssl``;
-* a KEV or EPSS change names a CVE: the findings that carry it as an alias are re-judged (their
-  KEV flag, date and EPSS move; a severity driven by KEV stays the policy's business);
+* a KEV or EPSS change names a CVE, and so does a changed NVD record (a CVE with no packages,
+  the CVSS of last resort): the findings that carry it as an alias are re-judged (their KEV flag,
+  date, EPSS or score move; a severity driven by KEV stays the policy's business);
 * an image whose scan said "no advisory data for Debian:13" is matched whole when Debian:13 data
   arrives, so the warning goes as the findings come.
 
@@ -154,9 +155,11 @@ def _plan(session: Session, entries: Iterable[JournalEntry], scans: dict[str, st
     keys: set[tuple[str, str]] = set()
     cves: set[str] = set()
     for entry in entries:
-        if entry.change in _ADVISORY_CHANGES:
+        if entry.change in _ADVISORY_CHANGES and entry.packages:
             keys.update(entry.packages)
-        elif entry.change == "exploitability":
+        elif entry.change == "exploitability" or entry.advisory_id.startswith("CVE-"):
+            # KEV/EPSS moved, or a CVE record without packages (NVD's CVSS) changed: the findings
+            # carrying that CVE are re-judged.
             cves.add(entry.advisory_id)
     report.package_keys, report.cves = len(keys), len(cves)
     wanted = set(images) if images is not None else None

@@ -100,6 +100,23 @@ class MemoExploitability:
             self._known.pop(cve, None)
 
 
+class MemoCveRecords:
+    """``cve_records`` (NVD's CVSS) over a session, remembering each CVE asked."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._known: dict[str, list[Advisory]] = {}
+
+    def __call__(self, cves: Iterable[str]) -> Mapping[str, Sequence[Advisory]]:
+        wanted = set(cves)
+        missing = sorted(c for c in wanted if c not in self._known)
+        if missing:
+            found = kb.cve_records(self._session, missing)
+            for cve in missing:
+                self._known[cve] = found.get(cve, [])
+        return {c: self._known[c] for c in wanted if self._known[c]}
+
+
 @dataclass(slots=True)
 class MatchSession:
     """One snapshot's matching state: the session, the remembering lookups, the decision cache."""
@@ -107,16 +124,18 @@ class MatchSession:
     session: Session
     lookup: MemoLookup
     exploitability: MemoExploitability
+    cve_records: MemoCveRecords
     cache: MatchCache = field(default_factory=MatchCache)
     image_ecosystems: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def open(cls, session: Session) -> MatchSession:
-        return cls(session, MemoLookup(session), MemoExploitability(session))
+        return cls(session, MemoLookup(session), MemoExploitability(session), MemoCveRecords(session))
 
     def match(self, packages: Iterable[Package], image_ecosystem: str | None) -> MatchResult:
         return match_packages(packages, self.lookup, self.exploitability, image_ecosystem=image_ecosystem,
-                              covered_ecosystems=self.lookup.ecosystems(), cache=self.cache)
+                              covered_ecosystems=self.lookup.ecosystems(), cache=self.cache,
+                              cve_lookup=self.cve_records)
 
 
 # --- search keys: the index the re-matcher goes through -------------------------------------------------

@@ -310,6 +310,22 @@ def advisories_for(session: Session, ecosystem: str, names: Iterable[str], *,
     return sorted((a for a in found if include_withdrawn or a.withdrawn is None), key=lambda a: (a.source, a.id))
 
 
+def cve_records(session: Session, cves: Iterable[str]) -> dict[str, list[Advisory]]:
+    """NVD's records of these CVEs (feeds of kind ``nvd``), by CVE: the CVSS of last resort."""
+    wanted = sorted(set(cves))
+    nvd_feeds = list(session.execute(select(FeedStateRow.name).where(FeedStateRow.kind == "nvd")).scalars())
+    if not wanted or not nvd_feeds:
+        return {}
+    keys: list[int] = []
+    for chunk in chunks(wanted):
+        keys.extend(session.execute(select(AdvisoryRow.id).where(AdvisoryRow.advisory_id.in_(chunk),
+                                                                 AdvisoryRow.source.in_(nvd_feeds))).scalars())
+    out: dict[str, list[Advisory]] = {}
+    for advisory in sorted(load_advisories(session, keys).values(), key=lambda a: (a.source, a.id)):
+        out.setdefault(advisory.id, []).append(advisory)
+    return out
+
+
 def ecosystems(session: Session) -> set[str]:
     """Every ecosystem some stored advisory names (withdrawn or not): what the store has data for."""
     return set(session.execute(select(AffectedRow.ecosystem).distinct()).scalars())
