@@ -12,6 +12,8 @@ two images, unchanged, as two OSV zips per ecosystem:
   npm.2022-12-31.zip    GHSA records of the npm subset published by 2022-12-31 (there is no older
                         snapshot of the subset: the records are today's text, cut by publication)
   npm.current.zip       every record of the subset that names a demo package
+  nvd/CVE-*.json        the shared NVD records (verbatim `cve` objects) of the CVEs those records
+                        name: the CVSS for advisories that carry none
 
 A record is kept when an affected entry names a package of either demo image (PEP 503 / npm
 names), whether or not its ranges reach the installed version: the matcher decides that, as it
@@ -91,6 +93,23 @@ def main() -> None:
     write(args.out / "npm.current.zip", npm)
     write(args.out / "npm.2022-12-31.zip",
           {n: d for n, d in npm.items() if (json.loads(d).get("published") or "9999") <= CUTOFF})
+
+    cves: set[str] = set()
+    for zipped in sorted(args.out.glob("*.zip")):
+        for _, data in records(zipped).values():
+            doc = json.loads(data)
+            cves.update(a for a in (doc["id"], *doc.get("aliases", ())) if a.startswith("CVE-"))
+    nvd = args.out / "nvd"
+    nvd.mkdir(exist_ok=True)
+    for old in nvd.glob("*.json"):
+        old.unlink()
+    copied = 0
+    for cve in sorted(cves):
+        source = args.shared / "data" / "feeds" / "nvd" / "records" / f"{cve}.json"
+        if source.is_file():
+            (nvd / source.name).write_bytes(source.read_bytes())
+            copied += 1
+    print(f"nvd: {copied} of {len(cves)} CVEs have a shared NVD record", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class DemoFeed:
     name: str
     before: Path  # the snapshot as of 2022-12-31
     after: Path  # the current one
+    kind: str = "osv"
 
 
 def shared_dir() -> Path:
@@ -61,9 +62,14 @@ def demo_feeds(use_shared: bool = True) -> list[DemoFeed]:
         # The GHSA subsets have no older snapshot: they are loaded whole at the start.
         feeds += [DemoFeed(f"ghsa-{e.lower()}", osv / f"{e}-ghsa-subset.zip", osv / f"{e}-ghsa-subset.zip")
                   for e in ("npm", "Maven") if (osv / f"{e}-ghsa-subset.zip").is_file()]
-        return feeds
-    return [DemoFeed(f"demo-{e.lower()}", BUNDLED_FEEDS / f"{e}.2022-12-31.zip", BUNDLED_FEEDS / f"{e}.current.zip")
-            for e in ("PyPI", "npm")]
+        nvd = osv.parent / "nvd" / "records"
+    else:
+        feeds = [DemoFeed(f"demo-{e.lower()}", BUNDLED_FEEDS / f"{e}.2022-12-31.zip",
+                          BUNDLED_FEEDS / f"{e}.current.zip") for e in ("PyPI", "npm")]
+        nvd = BUNDLED_FEEDS / "nvd"
+    if nvd.is_dir():
+        feeds.append(DemoFeed("nvd", nvd, nvd, kind="nvd"))  # CVSS for advisories that carry none
+    return feeds
 
 
 def demo(
@@ -96,7 +102,8 @@ def demo(
     config = home / "demo.toml"
     config.write_text("# Written by `keelwatch demo`: the demo world's store and feeds.\n"
                       f'[store]\nurl = "{url}"\n\n'
-                      + "".join(f'[[feeds]]\nname = "{f.name}"\nkind = "osv"\nurl = "{f.after}"\n\n' for f in feeds))
+                      + "".join(f'[[feeds]]\nname = "{f.name}"\nkind = "{f.kind}"\nurl = "{f.after}"\n\n'
+                                for f in feeds))
     store = Store.open(url)
     try:
         stderr.print(f"demo store: {database}", highlight=False)
@@ -123,7 +130,8 @@ def demo(
         # 2. The advisories as they stood on 2022-12-31, and a scan of every image.
         work = home / "demo-work"
         for feed in feeds:
-            report = sync_feed(store, FeedSettings(name=feed.name, kind="osv", url=str(feed.before)), workdir=work)
+            report = sync_feed(store, FeedSettings(name=feed.name, kind=feed.kind, url=str(feed.before)),
+                               workdir=work)
             stderr.print(f"[dim]{feed.name}: {report.status}, {report.added} advisories "
                          f"({feed.before.name})[/dim]", highlight=False)
         table = Table(title="2. scanned against the advisories of 2022-12-31", title_justify="left")
@@ -139,7 +147,7 @@ def demo(
         # 3. Today's advisories: re-matched, not rescanned.
         for feed in feeds:
             if feed.after != feed.before:
-                report = sync_feed(store, FeedSettings(name=feed.name, kind="osv", url=str(feed.after)),
+                report = sync_feed(store, FeedSettings(name=feed.name, kind=feed.kind, url=str(feed.after)),
                                    workdir=work)
                 stderr.print(f"[dim]{feed.name}: {report.status}, +{report.added} advisories, {report.changed} "
                              f"changed, {report.withdrawn} withdrawn ({feed.after.name})[/dim]", highlight=False)
