@@ -176,7 +176,7 @@ def test_database_url_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     ('[scan]\nplatform = "linux/arm64/v8/extra"', r"k\.toml: scan\.platform: not a platform"),
     ('[scan]\nmax_layer = 1', r"k\.toml: scan\.max_layer: unknown key \(known keys here: insecure_registries, "
                                r"max_file_bytes, max_layer_bytes, platform\)"),
-    ('[alerts]\nchannel = "x"', r"k\.toml: alerts: unknown key \(known keys here: feeds, scan, store\)"),
+    ('[alerts]\nchannel = "x"', r"k\.toml: alerts: unknown key \(known keys here: feeds, inventory, scan, store\)"),
     ('scan = 3', r"k\.toml: scan: expected a table, got an integer 3"),
     ('[[feeds]]\nname = "a"\nkind = "osv"', r"k\.toml: feeds\[0\]: missing required key: url"),
     ('[[feeds]]\nname = "a"\nkind = "rss"\nurl = "x"', r"k\.toml: feeds\[0\]\.kind: unknown feed kind 'rss' "

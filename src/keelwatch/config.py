@@ -26,6 +26,8 @@ from keelwatch.model import Platform
 
 #: The feed kinds keelwatch knows; ``[[feeds]] kind`` must be one of them.
 FEED_KINDS = ("osv", "debian-tracker", "alpine-secdb", "nvd", "kev", "epss")
+#: The inventory source kinds; ``[[inventory.sources]] kind`` must be one of them.
+INVENTORY_KINDS = ("kubernetes", "docker", "static")
 
 # A field whose integer counts bytes also accepts "8 GiB", "512MB", "1.5 GiB".
 BYTES: dict[str, Any] = {"unit": "bytes"}
@@ -73,10 +75,51 @@ class ScanSettings:
 
 
 @dataclass(slots=True)
+class InventorySourceSettings:
+    """One ``[[inventory.sources]]`` table; which keys apply depends on ``kind`` (docs/configuration.md)."""
+
+    name: str
+    kind: str  # kubernetes, docker, static
+    cluster: str | None = None  # the cluster name recorded on every container (static: rows may say)
+    # static: a CSV/JSON/YAML file, or an http(s) URL serving one
+    path: str | None = None
+    url: str | None = None  # static: http(s) URL; docker: unix:///run/docker.sock, tcp://host:2376
+    format: str | None = None  # static: csv, json or yaml; None: from the file name or Content-Type
+    # kubernetes
+    kubeconfig: str | None = None  # None: $KUBECONFIG or ~/.kube/config
+    context: str | None = None  # None: the kubeconfig's current context
+    in_cluster: bool = False  # use the pod's service account instead of a kubeconfig
+    namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
+    page_size: int = 500  # list pagination (limit / continue)
+    timeout: timedelta = field(default_factory=lambda: timedelta(seconds=30))
+    # every kind: who owns what, first rule that answers wins (label:K, annotation:K,
+    # namespace-label:K, namespace:GLOB=VALUE)
+    owner: list[str] = field(default_factory=list)
+    team: list[str] = field(default_factory=list)
+    environment: list[str] = field(default_factory=list)
+    platform: str | None = None  # assumed where the source does not say (static rows, a docker host)
+    resolve: bool = True  # resolve tags and index digests through the registry
+    # kubernetes: a watch request's server-side timeout; the watch then resumes from its resourceVersion
+    watch_timeout: timedelta = field(default_factory=lambda: timedelta(minutes=5))
+
+
+@dataclass(slots=True)
+class InventorySettings:
+    sources: list[InventorySourceSettings] = field(default_factory=list)
+    # How long a tag → digest answer from a registry is trusted before it is asked again.
+    resolve_ttl: timedelta = field(default_factory=lambda: timedelta(minutes=10))
+    # Most seconds a watch holds changes before writing them (it writes sooner under load).
+    watch_flush: timedelta = field(default_factory=lambda: timedelta(seconds=1))
+    # How often `inventory watch` takes a new snapshot of a source that cannot be watched (docker, static).
+    poll_interval: timedelta = field(default_factory=lambda: timedelta(minutes=5))
+
+
+@dataclass(slots=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     feeds: list[FeedSettings] = field(default_factory=list)
     scan: ScanSettings = field(default_factory=ScanSettings)
+    inventory: InventorySettings = field(default_factory=InventorySettings)
     #: The file these settings came from; None when only defaults and the environment apply.
     source: Path | None = field(default=None, metadata={"internal": True})
 
@@ -354,6 +397,16 @@ def _resolve_relative_paths(settings: Settings, base: Path) -> None:
         if "://" not in feed.url and feed.url:
             path = Path(feed.url).expanduser()
             feed.url = str(path if path.is_absolute() else base / path)
+    _resolve_inventory_paths(settings.inventory, base)
+
+
+def _resolve_inventory_paths(inventory: InventorySettings, base: Path) -> None:
+    for source in inventory.sources:
+        for key in ("path", "kubeconfig"):
+            value = getattr(source, key)
+            if value:
+                path = Path(value).expanduser()
+                setattr(source, key, str(path if path.is_absolute() else base / path))
 
 
 # --- checks that span keys ----------------------------------------------------------------------------
@@ -384,3 +437,42 @@ def _validate(settings: Settings, origin: str) -> None:
             Platform.parse(settings.scan.platform)
         except ValueError as exc:
             raise scan.child("platform").error(str(exc)) from None
+    _validate_inventory(settings.inventory, where.child("inventory"))
+
+
+def _validate_inventory(inventory: InventorySettings, where: _Where) -> None:
+    from keelwatch.inventory.base import OwnershipRule
+
+    seen: set[str] = set()
+    for i, source in enumerate(inventory.sources):
+        item = where.child("sources").child(i)
+        if not source.name:
+            raise item.child("name").error("must not be empty")
+        if source.name in seen:
+            raise item.child("name").error(f"duplicate source name {source.name!r}")
+        seen.add(source.name)
+        if source.kind not in INVENTORY_KINDS:
+            known = ", ".join(INVENTORY_KINDS)
+            raise item.child("kind").error(f"unknown source kind {source.kind!r} (one of: {known})")
+        if source.kind == "static":
+            if bool(source.path) == bool(source.url):
+                raise item.error("a static source needs exactly one of path or url")
+            if source.url and not source.url.startswith(("http://", "https://")):
+                raise item.child("url").error("must be an http:// or https:// URL (use path for a file)")
+            if source.format not in (None, "csv", "json", "yaml"):
+                raise item.child("format").error(f"unknown format {source.format!r} (csv, json or yaml)")
+        if source.kind == "kubernetes" and source.in_cluster and (source.kubeconfig or source.context):
+            raise item.error("in_cluster uses the service account; it takes no kubeconfig or context")
+        if source.page_size <= 0:
+            raise item.child("page_size").error("must be positive")
+        for key in ("owner", "team", "environment"):
+            for j, rule in enumerate(getattr(source, key)):
+                try:
+                    OwnershipRule.parse(rule)
+                except ValueError as exc:
+                    raise item.child(key).child(j).error(str(exc)) from None
+        if source.platform is not None:
+            try:
+                Platform.parse(source.platform)
+            except ValueError as exc:
+                raise item.child("platform").error(str(exc)) from None
