@@ -122,16 +122,19 @@ def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any
 
 
 def apply_snapshot(session: Session, source: str, values: Iterable[ContainerValues], now: datetime, *,
-                   keep_pods: Collection[tuple[str, str]] = ()) -> ApplyCounts:
+                   keep_pods: Collection[tuple[str, str]] = (),
+                   namespaces: Collection[str] | None = None) -> ApplyCounts:
     """Make ``values`` the source's live inventory: vanished containers are ended, never deleted.
 
     Live rows of a pod in ``keep_pods`` ((namespace, pod) the source could not read) that are not
-    in ``values`` are left exactly as they were.
+    in ``values`` are left exactly as they were. ``namespaces``: the snapshot covers only these,
+    and the source's other namespaces are left alone.
     """
-    live = session.execute(
-        select(CONTAINERS.c.key, CONTAINERS.c.fingerprint, CONTAINERS.c.namespace, CONTAINERS.c.pod)
-        .where(CONTAINERS.c.source == source, CONTAINERS.c.ended_at.is_(None))
-    ).all()
+    query = (select(CONTAINERS.c.key, CONTAINERS.c.fingerprint, CONTAINERS.c.namespace, CONTAINERS.c.pod)
+             .where(CONTAINERS.c.source == source, CONTAINERS.c.ended_at.is_(None)))
+    if namespaces is not None:
+        query = query.where(CONTAINERS.c.namespace.in_(list(namespaces)))
+    live = session.execute(query).all()
     keep = set(keep_pods)
     return _apply(session, source, values, now, {r.key: r.fingerprint for r in live},
                   {r.key for r in live if (r.namespace, r.pod) in keep})
