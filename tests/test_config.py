@@ -176,7 +176,17 @@ def test_database_url_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     ('[scan]\nplatform = "linux/arm64/v8/extra"', r"k\.toml: scan\.platform: not a platform"),
     ('[scan]\nmax_layer = 1', r"k\.toml: scan\.max_layer: unknown key \(known keys here: insecure_registries, "
                                r"max_file_bytes, max_layer_bytes, platform\)"),
-    ('[alerts]\nchannel = "x"', r"k\.toml: alerts: unknown key \(known keys here: feeds, inventory, scan, store\)"),
+    ('[bogus]\nchannel = "x"', r"k\.toml: bogus: unknown key \(known keys here: alerts, feeds, inventory, scan, "
+                               r"store\)"),
+    ('[alerts]\nchannel = "x"', r"k\.toml: alerts\.channel: unknown key \(known keys here: alert_not_running, "),
+    ('[alerts.policy.critical]\nnotify = "page"', r"alerts\.policy\.critical\.notify: unknown value 'page' "
+                                                   r"\(one of: immediate, digest, none\)"),
+    ('[alerts.policy.high]\ndue_days = 0', r"alerts\.policy\.high\.due_days: must be positive"),
+    ('[[alerts.channels]]\nname = "w"\nkind = "webhook"', r"alerts\.channels\[0\]\.url: a webhook channel needs a url"),
+    ('[[alerts.channels]]\nname = "w"\nkind = "pager"', r"alerts\.channels\[0\]\.kind: unknown channel kind 'pager'"),
+    ('[[alerts.channels]]\nname = "f"\nkind = "jsonl"\npath = "a"\nmin_severity = "urgent"',
+     r"alerts\.channels\[0\]\.min_severity: unknown severity 'urgent'"),
+    ('[[alerts.overrides]]\nenvironment = "dev"', r"alerts\.overrides\[0\]: an override needs notify or due_days"),
     ('scan = 3', r"k\.toml: scan: expected a table, got an integer 3"),
     ('[[feeds]]\nname = "a"\nkind = "osv"', r"k\.toml: feeds\[0\]: missing required key: url"),
     ('[[feeds]]\nname = "a"\nkind = "rss"\nurl = "x"', r"k\.toml: feeds\[0\]\.kind: unknown feed kind 'rss' "

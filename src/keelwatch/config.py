@@ -114,12 +114,83 @@ class InventorySettings:
     poll_interval: timedelta = field(default_factory=lambda: timedelta(minutes=5))
 
 
+#: Alert channel kinds (``[[alerts.channels]] kind``), one module each in ``keelwatch.alerts.channels``.
+CHANNEL_KINDS = ("webhook", "apprise", "jsonl", "stdout")
+NOTIFY = ("immediate", "digest", "none")
+
+
+@dataclass(slots=True)
+class SeverityPolicy:
+    """``[alerts.policy.SEVERITY]``: page now, queue into the next digest, or stay quiet; and the SLA."""
+
+    notify: str = "immediate"
+    due_days: float | None = None  # None: no deadline
+
+
+def _policy(notify: str, due_days: float | None) -> Any:
+    return field(default_factory=lambda: SeverityPolicy(notify, due_days))
+
+
+@dataclass(slots=True)
+class AlertPolicy:
+    # The seeds' defaults: Critical → now, due in 72 h; High → now, 30 days; Medium/Low → the digest.
+    # An unrated advisory pages like High: unrated is not harmless.
+    critical: SeverityPolicy = _policy("immediate", 3)
+    high: SeverityPolicy = _policy("immediate", 30)
+    medium: SeverityPolicy = _policy("digest", 90)
+    low: SeverityPolicy = _policy("digest", 180)
+    unknown: SeverityPolicy = _policy("immediate", 30)
+
+
+@dataclass(slots=True)
+class AlertOverride:
+    """``[[alerts.overrides]]``: for containers matching every given glob, another notify / due_days."""
+
+    namespace: str | None = None
+    owner: str | None = None
+    team: str | None = None
+    environment: str | None = None
+    cluster: str | None = None
+    severity: str | None = None  # only findings of this severity; None: all
+    notify: str | None = None
+    due_days: float | None = None
+
+
+@dataclass(slots=True)
+class ChannelSettings:
+    """``[[alerts.channels]]``: where alerts go, and which ones."""
+
+    name: str
+    kind: str  # webhook, apprise, jsonl, stdout
+    url: str | None = None  # webhook: http(s) URL; apprise: an Apprise URL (slack://…, mailto://…)
+    path: str | None = None  # jsonl: the file appended to
+    secret: str | None = None  # webhook: HMAC-SHA256 key of X-Keelwatch-Signature
+    min_severity: str = "unknown"  # the least severe alert this channel takes
+    owners: list[str] = field(default_factory=list)  # only alerts for these owners/teams (empty: all)
+    environments: list[str] = field(default_factory=list)  # only these environments (empty: all)
+    send_resolved: bool = False  # also say when an alert is resolved
+    timeout: timedelta = field(default_factory=lambda: timedelta(seconds=10))
+
+
+@dataclass(slots=True)
+class AlertSettings:
+    channels: list[ChannelSettings] = field(default_factory=list)
+    policy: AlertPolicy = field(default_factory=AlertPolicy)
+    overrides: list[AlertOverride] = field(default_factory=list)
+    kev_as_critical: bool = True  # a KEV-listed finding is handled as Critical
+    alert_not_running: bool = False  # also alert for images no inventory shows running
+    due_soon: timedelta = field(default_factory=lambda: timedelta(hours=24))  # "SLA near" warning
+    max_attempts: int = 20  # after this many failures an outbox entry is parked as failed
+    retry_max: timedelta = field(default_factory=lambda: timedelta(minutes=30))  # longest backoff
+
+
 @dataclass(slots=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     feeds: list[FeedSettings] = field(default_factory=list)
     scan: ScanSettings = field(default_factory=ScanSettings)
     inventory: InventorySettings = field(default_factory=InventorySettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     #: The file these settings came from; None when only defaults and the environment apply.
     source: Path | None = field(default=None, metadata={"internal": True})
 
@@ -398,6 +469,9 @@ def _resolve_relative_paths(settings: Settings, base: Path) -> None:
             path = Path(feed.url).expanduser()
             feed.url = str(path if path.is_absolute() else base / path)
     _resolve_inventory_paths(settings.inventory, base)
+    for channel in settings.alerts.channels:
+        if channel.path and not Path(channel.path).expanduser().is_absolute():
+            channel.path = str(base / channel.path)
 
 
 def _resolve_inventory_paths(inventory: InventorySettings, base: Path) -> None:
@@ -438,6 +512,43 @@ def _validate(settings: Settings, origin: str) -> None:
         except ValueError as exc:
             raise scan.child("platform").error(str(exc)) from None
     _validate_inventory(settings.inventory, where.child("inventory"))
+    _validate_alerts(settings.alerts, where.child("alerts"))
+
+
+def _validate_alerts(alerts: AlertSettings, where: _Where) -> None:
+    labels = ("critical", "high", "medium", "low", "unknown")
+    for label in labels:
+        rule: SeverityPolicy = getattr(alerts.policy, label)
+        if rule.notify not in NOTIFY:
+            raise where.child("policy").child(label).child("notify").error(
+                f"unknown value {rule.notify!r} (one of: {', '.join(NOTIFY)})")
+        if rule.due_days is not None and rule.due_days <= 0:
+            raise where.child("policy").child(label).child("due_days").error("must be positive")
+    for i, override in enumerate(alerts.overrides):
+        item = where.child("overrides").child(i)
+        if override.notify is not None and override.notify not in NOTIFY:
+            raise item.child("notify").error(f"unknown value {override.notify!r} (one of: {', '.join(NOTIFY)})")
+        if override.severity is not None and override.severity not in labels:
+            raise item.child("severity").error(f"unknown severity {override.severity!r}")
+        if override.notify is None and override.due_days is None:
+            raise item.error("an override needs notify or due_days")
+    seen: set[str] = set()
+    for i, channel in enumerate(alerts.channels):
+        item = where.child("channels").child(i)
+        if not channel.name or channel.name in seen:
+            raise item.child("name").error(f"must be a unique, non-empty name (got {channel.name!r})")
+        seen.add(channel.name)
+        if channel.kind not in CHANNEL_KINDS:
+            known = ", ".join(CHANNEL_KINDS)
+            raise item.child("kind").error(f"unknown channel kind {channel.kind!r} (one of: {known})")
+        if channel.kind in ("webhook", "apprise") and not channel.url:
+            raise item.child("url").error(f"a {channel.kind} channel needs a url")
+        if channel.kind == "webhook" and channel.url and not channel.url.startswith(("http://", "https://")):
+            raise item.child("url").error("must be an http:// or https:// URL")
+        if channel.kind == "jsonl" and not channel.path:
+            raise item.child("path").error("a jsonl channel needs a path")
+        if channel.min_severity not in labels:
+            raise item.child("min_severity").error(f"unknown severity {channel.min_severity!r}")
 
 
 def _validate_inventory(inventory: InventorySettings, where: _Where) -> None:
