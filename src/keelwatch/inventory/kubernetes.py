@@ -126,7 +126,7 @@ class KubernetesSource:
                     if not isinstance(page, list):
                         raise InventoryError(f"inventory {self.name}: {what}: the list has no items")
                     items.extend(page)
-                    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+                    metadata: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
                     token = metadata.get("continue") or None
                     if not token:
                         return items, metadata.get("resourceVersion")
@@ -220,18 +220,18 @@ class KubernetesSource:
         if not isinstance(metadata, dict):
             return [], Problem("pod", "a pod without metadata")
         name, namespace, uid = metadata.get("name"), metadata.get("namespace"), metadata.get("uid")
-        if not all(isinstance(v, str) and v for v in (name, namespace)):
+        if not (isinstance(name, str) and name and isinstance(namespace, str) and namespace):
             return [], Problem("pod", f"a pod without name or namespace (uid {uid!r})")
         where = f"pod {namespace}/{name}"
         scope = (namespace, name)
         spec = pod.get("spec")
         if not isinstance(spec, dict) or not isinstance(spec.get("containers"), list):
             return [], Problem(where, "no spec.containers", scope)
-        status = pod.get("status") if isinstance(pod.get("status"), dict) else {}
+        status: dict[str, Any] = pod["status"] if isinstance(pod.get("status"), dict) else {}
         labels = _string_map(metadata.get("labels"))
         annotations = _string_map(metadata.get("annotations"))
         workload_kind, workload = self._workload(namespace, name, metadata, labels)
-        node = spec.get("nodeName") if isinstance(spec.get("nodeName"), str) else ""
+        node: str = spec["nodeName"] if isinstance(spec.get("nodeName"), str) else ""
         platform = self._node_platform(node) if node else None
         phase = str(status.get("phase") or "").lower()
         ns_labels = self._namespace_labels.get(namespace, {})
@@ -249,9 +249,9 @@ class KubernetesSource:
                     problem = Problem(where, f"a container in spec.{spec_key} without name or image", scope)
                     continue
                 st = statuses.get(c["name"]) or {}
-                image_id = st.get("imageID") if isinstance(st.get("imageID"), str) else ""
+                image_id: str = st["imageID"] if isinstance(st.get("imageID"), str) else ""
                 _, digest = parse_image_id(image_id)
-                state_doc = st.get("state") if isinstance(st.get("state"), dict) else {}
+                state_doc: dict[str, Any] = st["state"] if isinstance(st.get("state"), dict) else {}
                 state = next((k for k in ("running", "waiting", "terminated") if k in state_doc), "") or \
                     ("pending" if phase in ("", "pending") else phase)
                 record = ContainerRecord(
@@ -362,7 +362,7 @@ class KubernetesSource:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        class RawWatch(watch.Watch):  # type: ignore[misc]
+        class RawWatch(watch.Watch):
             # No return type: events stay dicts (no model classes), and ERROR events still reach the
             # client's 410 handling; ``deserialize=False`` skips that handling (KeyError 'raw_object'
             # in kubernetes 37.0.3).
@@ -377,7 +377,7 @@ class KubernetesSource:
                                     "_request_timeout": (self.timeout, timeout + self.timeout)}
             if version:
                 args["resource_version"] = version
-            func = self.core.list_pod_for_all_namespaces
+            func: Callable[..., Any] = self.core.list_pod_for_all_namespaces
             if namespace != ALL:
                 func = self.core.list_namespaced_pod
                 args["namespace"] = namespace

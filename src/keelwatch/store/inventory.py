@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from keelwatch.store.tables import ContainerRow, ImageScanRow, InventorySourceRow
@@ -281,7 +281,7 @@ def list_containers(session: Session, *, source: str | None = None, namespace: s
     """
     c = CONTAINERS.c
     query = select(ContainerRow)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if not include_ended:
         conditions.append(c.ended_at.is_(None))
     if source is not None:
