@@ -182,6 +182,8 @@ class AlertSettings:
     due_soon: timedelta = field(default_factory=lambda: timedelta(hours=24))  # "SLA near" warning
     max_attempts: int = 20  # after this many failures an outbox entry is parked as failed
     retry_max: timedelta = field(default_factory=lambda: timedelta(minutes=30))  # longest backoff
+    # How long a sender holds a claimed message before another may take it (plus the channel timeout).
+    lease: timedelta = field(default_factory=lambda: timedelta(seconds=60))
 
 
 @dataclass(slots=True)

@@ -106,8 +106,8 @@ def update(
 ) -> None:
     """Sync the configured feeds: each one atomically, every change journaled.
 
-    Then the stored findings of every scanned image are re-matched against what changed (a
-    summary line on stderr), unless --no-rematch.
+    Then the stored findings of every scanned image are re-matched against what changed and the
+    alerts raised (a summary line on stderr), unless --no-rematch.
 
     Progress goes to stderr, the result table to stdout. Exits 1 when a feed failed (one line
     each on stderr); the other feeds are still synced, and a failed feed keeps its previous data.
@@ -130,13 +130,17 @@ def update(
     reports = sync_all(context.store, settings, names=feed or None, force=force, progress=progress)
     _print_reports(reports, format, "feed sync")
     if not no_rematch:
+        from keelwatch.alerts.engine import raise_alerts
         from keelwatch.match.rematch import rematch
 
         done = rematch(context.store)
+        raised = raise_alerts(context.store, settings.alerts)
         if not context.quiet:
             stderr.print(f"re-match: {done.journal_entries} changes, {done.images_considered} images considered, "
                          f"{done.opened} findings opened, {done.closed} closed, {done.changed} changed "
-                         f"({done.seconds:.2f}s)", highlight=False)
+                         f"({done.seconds:.2f}s); alerts: {raised.opened} opened, {raised.updated} updated, "
+                         f"{raised.resolved} resolved, {raised.queued} messages queued (keelwatch alerts deliver)",
+                         highlight=False)
     _fail_on_failures(reports)
 
 

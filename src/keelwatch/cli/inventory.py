@@ -51,8 +51,13 @@ def sync(
     source: list[str] = typer.Option(None, "--source", "-s", metavar="NAME",
                                      help="Only this configured source (repeatable). Default: all."),
     format: Format = typer.Option(Format.table, "--format", "-f", help="Report format on stdout."),
+    no_alerts: bool = typer.Option(False, "--no-alerts", help="Do not raise alerts for what now runs."),
 ) -> None:
-    """Take one snapshot of each source and store it; exit 1 if any source failed."""
+    """Take one snapshot of each source and store it; exit 1 if any source failed.
+
+    Then alerts are raised for vulnerable images that started running (and resolved for those
+    that stopped), unless --no-alerts; `keelwatch alerts deliver` sends them.
+    """
     engine = _engine(ctx)
     try:
         names = engine.sources(source)
@@ -73,6 +78,14 @@ def sync(
             for p in r.problems[:20]:
                 stderr.print(f"[yellow]{r.source}[/]: {p.where}: {p.message}", highlight=False)
             stdout.print(_report_line(r), highlight=False, markup=False)
+    if not no_alerts:
+        from keelwatch.alerts.engine import raise_alerts
+
+        app = app_context(ctx)
+        raised = raise_alerts(app.store, app.settings.alerts)
+        if not app.quiet:
+            stderr.print(f"alerts: {raised.opened} opened, {raised.reopened} reopened, {raised.resolved} resolved, "
+                         f"{raised.queued} messages queued", highlight=False)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 

@@ -538,6 +538,73 @@ class RiskAcceptanceRow(Base):
     revoked_at: Mapped[datetime | None]
 
 
+# --- alerts: one per (advisory, image), an outbox that never loses a message ---------------------------------
+
+
+class AlertRow(Base):
+    """One alert per (advisory, image digest), updated as the fleet changes; the outbox says what was sent."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(primary_key=True)  # stable: hash of (advisory key, image digest)
+    advisory: Mapped[str] = mapped_column(index=True)  # the CVE when there is one, else the advisory id
+    advisory_ids: Mapped[list[Any]]
+    aliases: Mapped[list[Any]]
+    image_digest: Mapped[str] = mapped_column(index=True)
+    severity: Mapped[str]  # as the policy handles it (KEV → critical by default)
+    finding_severity: Mapped[str]  # as the advisory rates it
+    kev: Mapped[bool]
+    notify: Mapped[str]  # immediate, digest
+    state: Mapped[str] = mapped_column(index=True)  # open, acknowledged, resolved
+    version: Mapped[int]  # grows with every change that was announced
+    due: Mapped[datetime | None]
+    body: Mapped[dict[str, Any]]  # what the last message said (containers, packages, owners …)
+    first_raised: Mapped[datetime]
+    updated: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str]
+    digested_at: Mapped[datetime | None]  # when a digest carried it (notify = digest)
+    due_soon_sent: Mapped[bool]
+    breach_sent: Mapped[bool]
+
+
+class AlertOutboxRow(Base):
+    """A message to deliver, written in the transaction that decided it; claimed with a lease to send."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index(None, "delivered_at", "next_attempt"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(unique=True)  # sent as Idempotency-Key: receivers dedupe on it
+    alert_id: Mapped[str | None] = mapped_column(index=True)  # None for a digest
+    channel: Mapped[str]
+    event: Mapped[str]  # opened, updated, resolved, due_soon, breached, digest
+    body: Mapped[dict[str, Any]]
+    created: Mapped[datetime]
+    next_attempt: Mapped[datetime]
+    attempts: Mapped[int]
+    last_error: Mapped[str]
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # parked after too many attempts (keelwatch alerts retry)
+    lease_owner: Mapped[str | None]
+    lease_until: Mapped[datetime | None]
+
+
+class AlertAttemptRow(Base):
+    """Every delivery attempt, for `keelwatch alerts show` and the failure metrics."""
+
+    __tablename__ = "alert_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(index=True)
+    time: Mapped[datetime]
+    ok: Mapped[bool]
+    detail: Mapped[str]
+    seconds: Mapped[float]
+    sender: Mapped[str]
+
+
 # --- the running inventory: what runs where, from which digest ---------------------------------------
 # Written by keelwatch.inventory.sync through keelwatch.store.inventory. Sized for 100,000 live
 # containers plus their ended history; posture joins containers.digest to image_scans.image_digest.
@@ -606,3 +673,22 @@ class ContainerRow(Base):
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+# --- the service: API tokens ----------------------------------------------------------------------------
+# Written by keelwatch.store.tokens. Only the sha256 of a token is kept: a leaked database grants nothing.
+
+
+class ApiTokenRow(Base):
+    """An API token: its role (viewer < operator < admin) and the sha256 of the secret, never the secret."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    role: Mapped[str]  # viewer, operator, admin
+    token_hash: Mapped[str] = mapped_column(unique=True)  # sha256 hex of the whole token
+    prefix: Mapped[str]  # the token's first characters, to tell tokens apart in listings
+    created_at: Mapped[datetime]
+    last_used: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
