@@ -46,6 +46,13 @@ def test_the_demo_replays_the_advisories_and_opens_only_what_was_published_since
     # v1 carries the old versions; v2 was rebuilt on fixed ones and gains nothing.
     assert {e["image_digest"] for e in opened} == {images["demo-web-v1"]}
 
+    # The alerts went to the demo's JSON-lines channel, once each, never for the dev-only workload.
+    messages = [json.loads(line) for line in (tmp_path / "home" / "demo-alerts.jsonl").read_text().splitlines()]
+    assert messages and len({m["idempotency_key"] for m in messages}) == len(messages)
+    assert all(any(c["environment"] == "prod" for c in m["containers"]) for m in messages)
+    new_alerts = {m["advisory"] for m in messages if m["first_raised"] > opened[0]["time"][:19]}
+    assert new_alerts  # the update's new disclosures raised alerts
+
     # Running it again rebuilds the same world rather than piling events onto it.
     again = subprocess.run([sys.executable, "-m", "keelwatch", "demo", "--no-shared"], capture_output=True,
                            text=True, env=env, timeout=300)

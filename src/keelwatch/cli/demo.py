@@ -100,10 +100,19 @@ def demo(
     use_shared = not no_shared
     feeds = demo_feeds(use_shared)
     config = home / "demo.toml"
-    config.write_text("# Written by `keelwatch demo`: the demo world's store and feeds.\n"
+    inventory_file = home / "demo-inventory.csv"
+    alerts_file = home / "demo-alerts.jsonl"
+    alerts_file.unlink(missing_ok=True)
+    config.write_text("# Written by `keelwatch demo`: the demo world's store, feeds, inventory and alerts.\n"
                       f'[store]\nurl = "{url}"\n\n'
                       + "".join(f'[[feeds]]\nname = "{f.name}"\nkind = "{f.kind}"\nurl = "{f.after}"\n\n'
-                                for f in feeds))
+                                for f in feeds)
+                      + f'[[inventory.sources]]\nname = "demo-cmdb"\nkind = "static"\npath = "{inventory_file}"\n\n'
+                      '[[alerts.overrides]]\nenvironment = "dev"\nnotify = "none"\n\n'
+                      f'[[alerts.channels]]\nname = "demo-log"\nkind = "jsonl"\npath = "{alerts_file}"\n')
+    from keelwatch.config import load_settings
+
+    settings = load_settings(config)
     store = Store.open(url)
     try:
         stderr.print(f"demo store: {database}", highlight=False)
@@ -127,6 +136,19 @@ def demo(
                           f"{time.perf_counter() - started:.2f}")
         stdout.print(table)
 
+        # 1b. What runs: a static inventory (a CMDB export) of workloads running those digests.
+        write_inventory(inventory_file, digests)
+        from keelwatch.inventory.sync import InventorySync
+
+        engine = InventorySync(store, settings)
+        try:
+            for source in engine.sources():
+                synced = engine.sync_source(source)
+                stderr.print(f"[dim]{source.name}: {synced.status}, {synced.containers} containers[/dim]",
+                             highlight=False)
+        finally:
+            engine.close()
+
         # 2. The advisories as they stood on 2022-12-31, and a scan of every image.
         work = home / "demo-work"
         for feed in feeds:
@@ -143,8 +165,20 @@ def demo(
                           ", ".join(f"no data: {e}" for e in scan.no_data))
         stdout.print(table)
         first = store.latest_sync_id()
+        from keelwatch.alerts.engine import raise_alerts
+        from keelwatch.alerts.outbox import deliver
 
-        # 3. Today's advisories: re-matched, not rescanned.
+        known = raise_alerts(store, settings.alerts)
+        deliver(store, settings.alerts)
+        show_posture(store, "2b. posture by workload (each container inherits its image digest's findings)")
+        stdout.print(f"[dim]{known.opened} alerts for what was already known (dev never pages); "
+                     f"delivered to {alerts_file}[/dim]", highlight=False)
+        with store.session(write=False) as session:
+            from keelwatch.store import alerts as stored_alerts
+
+            before_ids = set(stored_alerts.load_alerts(session))
+
+        # 3. Today's advisories: re-matched, not rescanned, and the alerts the new disclosures raise.
         for feed in feeds:
             if feed.after != feed.before:
                 report = sync_feed(store, FeedSettings(name=feed.name, kind=feed.kind, url=str(feed.after)),
@@ -152,35 +186,83 @@ def demo(
                 stderr.print(f"[dim]{feed.name}: {report.status}, +{report.added} advisories, {report.changed} "
                              f"changed, {report.withdrawn} withdrawn ({feed.after.name})[/dim]", highlight=False)
         done_rematch = rematch(store)
+        raised = raise_alerts(store, settings.alerts)
+        delivered = deliver(store, settings.alerts)
         stdout.print(f"[bold]3. feeds updated to today:[/bold] {done_rematch.journal_entries} advisory changes "
                      f"re-matched over {done_rematch.images_considered} images in {done_rematch.seconds:.2f}s, "
                      f"no image read again: {done_rematch.opened} findings opened, {done_rematch.closed} closed, "
-                     f"{done_rematch.changed} changed.", highlight=False)
+                     f"{done_rematch.changed} changed; {raised.opened} new alerts, {delivered.delivered} messages "
+                     f"delivered.", highlight=False)
 
-        # 4. The events alerts are raised from.
-        from keelwatch.reports.findings import severity_rank
-        from keelwatch.store import findings as stored_findings
+        # 4. The alerts of the new disclosures: one per advisory and image, with owners and deadlines.
+        from keelwatch.alerts.policy import rank
 
         with store.session(write=False) as session:
-            events = stored_findings.finding_events(session, first)
+            new_alerts = [a for a in stored_alerts.load_alerts(session).values() if a.id not in before_ids]
+        new_alerts.sort(key=lambda a: (-rank(a.severity), a.due or a.first_raised, a.advisory))
         names = {d: n for n, d in digests.items()}
-        table = Table(title="4. finding events of the update (most severe first; alerts are raised from these)",
+        table = Table(title="4. alerts raised by the new disclosures (for running containers only)",
                       title_justify="left")
-        for column in ("event", "severity", "advisory", "package", "image"):
+        for column in ("severity", "advisory", "image", "workloads", "owners", "due", "fix"):
             table.add_column(column, overflow="fold")
-        shown = sorted(events, key=lambda e: (severity_rank(e.severity), e.event, e.advisory_id))
-        for e in shown[:25]:
-            table.add_row(e.event, e.severity, ", ".join((e.advisory_id, *e.aliases[:1])),
-                          f"{e.package_name} {e.package_version}", names.get(e.image_digest, e.image_digest[:19]))
-        if len(shown) > 25:
-            table.caption = f"… and {len(shown) - 25} more: keelwatch --config {config} findings events"
+        for a in new_alerts[:25]:
+            workloads = ", ".join(f"{w['namespace']}/{w['name']}" for w in a.body.get("workloads", []))
+            table.add_row(a.severity + (" KEV" if a.kev else ""), a.advisory,
+                          names.get(a.image_digest, a.image_digest[:19]), workloads,
+                          ", ".join(a.body.get("owners", [])),
+                          f"{a.due:%Y-%m-%d %H:%M}" if a.due else "digest", a.body.get("remediation", ""))
+        if len(new_alerts) > 25:
+            table.caption = f"… and {len(new_alerts) - 25} more: keelwatch --config {config} alerts list"
         stdout.print(table)
+        show_posture(store, "5. posture by workload now")
     finally:
         store.close()
-    stdout.print(f"\nLook around: [bold]keelwatch --config {config} scan {next(iter(digests.values()), '')}[/bold], "
-                 f"… findings events --since {first} --format json, … vex list.", highlight=False)
-    stdout.print("[dim]The running inventory, posture, alerts and the dashboard are not built yet "
-                 "(docs/status.md); the demo ends here.[/dim]")
+    stdout.print(f"\nLook around: [bold]keelwatch --config {config} posture --plan[/bold], … alerts list, "
+                 f"… sla, … findings events --since {first} --format json, … scan {next(iter(digests.values()), '')}."
+                 f"\nAlert messages (the webhook body) are in {alerts_file}.", highlight=False)
+    stdout.print("[dim]The dashboard is not built yet (docs/status.md); the demo ends here.[/dim]")
+
+
+# Workloads of the demo world: (namespace, kind, workload, replicas, image, owner, environment).
+WORKLOADS = (
+    ("shop", "Deployment", "checkout", 2, "demo-web-v1", "payments", "prod"),
+    ("shop", "Deployment", "search", 1, "demo-web-v2", "discovery", "prod"),
+    ("shop-dev", "Deployment", "checkout", 1, "demo-web-v1", "payments", "dev"),
+    ("data", "StatefulSet", "notebooks", 1, "debian12-python", "data-science", "prod"),
+    ("data", "Deployment", "reports", 1, "debian12-python-v2", "data-science", "prod"),
+    ("platform", "DaemonSet", "node-tools", 2, "go-tools", "platform", "prod"),
+    ("web", "Deployment", "frontend", 2, "node-app", "web", "prod"),
+    ("billing", "Deployment", "invoices", 1, "java-app", "payments", "prod"),
+)
+
+
+def write_inventory(path: Path, digests: dict[str, str]) -> None:
+    """A CMDB export (the static source's CSV) of the workloads whose images the demo has."""
+    lines = ["cluster,namespace,workload_kind,workload,pod,container,image,digest,owner,environment"]
+    for namespace, kind, workload, replicas, image, owner, environment in WORKLOADS:
+        if image not in digests:
+            continue
+        for n in range(replicas):
+            pod = f"{workload}-{n}" if kind == "StatefulSet" else f"{workload}-7d9f{n}"
+            lines.append(f"demo-eu-1,{namespace},{kind},{workload},{pod},app,registry.example/{image}:1.0,"
+                         f"{digests[image]},{owner},{environment}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def show_posture(store: object, title: str) -> None:
+    from keelwatch.posture import compute
+
+    with store.session(write=False) as session:  # type: ignore[attr-defined]
+        rows = compute.group_by(compute.fleet(session), "workload")
+    table = Table(title=title, title_justify="left")
+    for column in ("namespace", "workload", "containers", "critical", "high", "medium", "low", "unknown", "kev",
+                   "risk"):
+        table.add_column(column, justify="left" if column in ("namespace", "workload") else "right")
+    for r in rows:
+        c = r["counts"]
+        table.add_row(r["namespace"], r["workload"], str(r["containers"]), str(c["critical"]), str(c["high"]),
+                      str(c["medium"]), str(c["low"]), str(c["unknown"]), str(r["kev"]), f"{r['risk']:.0f}")
+    stdout.print(table)
 
 
 def register(app: typer.Typer) -> None:
