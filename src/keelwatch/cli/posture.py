@@ -93,5 +93,37 @@ def _table(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> 
     stdout.print(table)
 
 
+
+
+def validate(
+    ctx: typer.Context,
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table or json"),
+) -> None:
+    """Run the validation checklist against the store; exit 0 only when every step passes.
+
+    Steps: a scanned image with a known CVE; a workload running it; container posture equal to
+    the image's findings; a rebuild that removed the CVE; a redeploy that improved posture;
+    feeds, inventory and scans configured, owned and fresh.
+
+    Example: keelwatch --config keelwatch.toml validate --format json
+    """
+    from keelwatch.posture.validate import validate as run
+
+    app = app_context(ctx)
+    with app.store.session(write=False) as session:
+        steps = run(session, app.settings)
+    if format is Format.json:
+        print(json.dumps([s.as_dict() for s in steps], indent=2))
+    else:
+        style = {"pass": "green", "fail": "red", "skipped": "yellow"}
+        for s in steps:
+            stdout.print(f"[{style[s.status]}]{s.status:7}[/] {s.step}. {s.name}")
+            for line in s.evidence:
+                stdout.print(f"          {line}", highlight=False, markup=False)
+    if any(s.status != "pass" for s in steps):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("posture")(posture)
+    app.command("validate")(validate)
