@@ -178,6 +178,7 @@ class AlertSettings:
     policy: AlertPolicy = field(default_factory=AlertPolicy)
     overrides: list[AlertOverride] = field(default_factory=list)
     kev_as_critical: bool = True  # a KEV-listed finding is handled as Critical
+    epss_threshold: float = 0.5  # an open alert whose EPSS rises past this is announced again ("updated")
     alert_not_running: bool = False  # also alert for images no inventory shows running
     due_soon: timedelta = field(default_factory=lambda: timedelta(hours=24))  # "SLA near" warning
     max_attempts: int = 20  # after this many failures an outbox entry is parked as failed

@@ -259,3 +259,37 @@ def test_a_sender_killed_mid_delivery_loses_nothing(store: Store, store_url: str
         assert len(receiver.processed) == queued
         assert len(receiver.received) - len(receiver.processed) <= 1
         assert len(set(receiver.keys())) == queued
+
+
+def test_joining_kev_or_epss_past_the_threshold_announces_again_with_an_earlier_deadline(
+        store: Store, world: dict[str, Any]) -> None:
+    from keelwatch.config import FeedSettings
+    from keelwatch.model import Exploitability
+    from keelwatch.sync.engine import sync_feed
+    from sync.feeds import ListFeed
+
+    inventory(store, container("checkout-a", world["digest"]))
+    with running_receiver() as receiver:
+        settings = AlertSettings(channels=[webhook(receiver)])
+        raise_alerts(store, settings)
+        deliver(store, settings)
+        with store.session(write=False) as session:
+            alerts = stored.load_alerts(session, states={"open"})
+        high = sorted((a for a in alerts.values() if a.severity in ("high", "unknown")
+                       and a.advisory.startswith("CVE-") and not a.kev), key=lambda a: a.advisory)
+        assert len(high) >= 2
+        kev_target, epss_target = high[0], high[1]
+        sync_feed(store, FeedSettings(name="kev", kind="kev", url="test://kev"), workdir=world["tmp_path"] / "k",
+                  feed=ListFeed([Exploitability(cve=kev_target.advisory, kev_date_added="2026-12-01"),
+                                 Exploitability(cve=epss_target.advisory, epss=0.93, epss_percentile=0.99)]))
+        rematch(store)
+        report = raise_alerts(store, settings)
+        assert (report.opened, report.updated) == (0, 2)
+        deliver(store, settings)
+        updates = {r["body"]["advisory"]: r["body"] for r in receiver.received if r["body"]["event"] == "updated"}
+        assert set(updates) == {kev_target.advisory, epss_target.advisory}
+        kev_body = updates[kev_target.advisory]
+        assert kev_body["severity"] == "critical" and kev_body["kev"] is True
+        assert datetime.fromisoformat(kev_body["due"]) < kev_target.due  # 72 h from now beats 30 days
+        assert updates[epss_target.advisory]["epss"] == 0.93
+        assert raise_alerts(store, settings).queued == 0

@@ -10,7 +10,8 @@ same CVE), the containers running the image, and the policy's decision (``policy
 
 * new, with notify immediate → an ``opened`` message to every channel that takes it;
   notify digest → the alert waits for ``make_digests``; none → no alert;
-* severity raised or newly KEV-listed → ``updated`` (its due date moves earlier, never later);
+* severity raised, newly KEV-listed, or EPSS past ``epss_threshold`` → ``updated`` (its due date
+  moves earlier, never later);
   containers, packages or fixed versions changing only update the alert's record;
 * findings gone (fixed by a rebuild, withdrawn, suppressed) or the image no longer runs →
   ``resolved`` (sent to channels with ``send_resolved``);
@@ -84,6 +85,10 @@ class _Wanted:
     @property
     def kev(self) -> bool:
         return any(s.finding.kev for s in self.findings)
+
+    @property
+    def epss(self) -> float | None:
+        return max((s.finding.epss for s in self.findings if s.finding.epss is not None), default=None)
 
 
 def _body(w: _Wanted, *, image_reference: str, due: datetime | None, first_raised: datetime) -> dict[str, Any]:
@@ -197,7 +202,9 @@ def raise_alerts(store: Store, settings: AlertSettings, *, now: datetime | None 
                     messages += _messages(settings, "opened", body, f"{key}:opened:{version}", now)
                 continue
             # An open (or acknowledged) alert: what changed?
-            raised = rank(w.decision.severity) > rank(alert.severity) or (w.kev and not alert.kev)
+            epss_before, epss_now = alert.body.get("epss") or 0.0, w.epss or 0.0
+            raised = (rank(w.decision.severity) > rank(alert.severity) or (w.kev and not alert.kev)
+                      or epss_before < settings.epss_threshold <= epss_now)
             due = alert.due
             new_due = due_date(now, w.decision.due_days)
             if raised and new_due is not None and (due is None or new_due < due):
