@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export KEELWATCH_SHARED ?= $(abspath ..)/shared
-# Debian packages the test suite drives for real (a registry, an image copier, rpm tools).
-TEST_DEBS := docker-registry skopeo rpm openssl podman
+# Debian packages the test suite drives for real (a registry, an image copier, rpm tools, a browser).
+TEST_DEBS := docker-registry skopeo rpm openssl podman chromium
 
 .PHONY: run test install install-test system-deps postgres lint bench clean demo
 
