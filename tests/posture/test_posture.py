@@ -102,3 +102,32 @@ def test_posture_cli_json(store_url: str, store: Store, images: dict[str, Any], 
     assert row["containers"] == 1 and set(row["counts"]) == {"critical", "high", "medium", "low", "unknown"}
     assert keelwatch("posture", "--by", "label:team").returncode == 0
     assert keelwatch("posture", "--by", "galaxy").returncode == 2
+
+
+def test_snapshots_and_diff_show_the_redeploy(store: Store, images: dict[str, Any], store_url: str,
+                                              tmp_path: Path) -> None:
+    from keelwatch.posture import history
+
+    inventory(store, container("checkout-a", images["v1"]), container("search-a", images["v2"], workload="search"))
+    taken = datetime.now(UTC)
+    with store.session() as session:
+        assert history.snapshot(session, compute.fleet(session), now=taken) > 0
+    inventory(store, container("checkout-b", images["v2"]), container("search-a", images["v2"], workload="search"))
+    with store.session(write=False) as session:
+        result = history.diff(session, compute.fleet(session), "workload", taken + timedelta(seconds=1))
+    rows = {r["keys"]["workload"]: r for r in result["rows"]}
+    assert rows["checkout"]["change"] == "improved" and rows["search"]["change"] == "same"
+    assert rows["checkout"]["delta"]["critical"] <= 0 and sum(rows["checkout"]["delta"].values()) < 0
+    # Before any snapshot, everything is new.
+    with store.session(write=False) as session:
+        early = history.diff(session, compute.fleet(session), "workload", taken - timedelta(days=1))
+    assert early["snapshot"] is None and {r["change"] for r in early["rows"]} == {"new"}
+
+    config = tmp_path / "k.toml"
+    config.write_text(f'[store]\nurl = "{store_url}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEELWATCH_")}
+    out = subprocess.run([sys.executable, "-m", "keelwatch", "--config", str(config), "posture", "diff", "--since",
+                          (taken + timedelta(seconds=1)).isoformat(), "--format", "json"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert {r["keys"]["workload"]: r["change"] for r in json.loads(out.stdout)["rows"]}["checkout"] == "improved"

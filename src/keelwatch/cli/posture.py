@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from keelwatch.cli.context import app_context, stdout
 
@@ -17,6 +18,23 @@ class Format(StrEnum):
     json = "json"
 
 
+class _PostureGroup(TyperGroup):
+    """``keelwatch posture [--by …]`` shows posture; ``posture snapshot`` and ``posture diff`` are commands."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def,unused-ignore]
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+posture_app = typer.Typer(cls=_PostureGroup, help="Posture of what runs, its history and the difference since a "
+                          "date.\n\nThe views' options (--by, --top, --plan, --freshness, --format): "
+                          "keelwatch posture show --help"
+                          "\n\nExamples:\n\n  keelwatch posture --by namespace\n\n"
+                          "  keelwatch posture snapshot\n\n  keelwatch posture diff --since 2026-12-01")
+
+
+@posture_app.command("show", hidden=True)
 def posture(
     ctx: typer.Context,
     by: str = typer.Option("workload", "--by", help="container, workload, namespace, cluster, environment, owner, "
@@ -124,6 +142,57 @@ def validate(
         raise typer.Exit(1)
 
 
+@posture_app.command("snapshot")
+def snapshot(ctx: typer.Context) -> None:
+    """Store the posture of the fleet, each cluster, namespace, workload and owner now (the service does it
+    daily and after every fleet change)."""
+    from datetime import UTC, datetime
+
+    from keelwatch.posture import compute, history
+
+    with app_context(ctx).store.session() as session:
+        n = history.snapshot(session, compute.fleet(session), now=datetime.now(UTC))
+    stdout.print(f"posture snapshot: {n} rows", highlight=False)
+
+
+@posture_app.command("diff")
+def diff(
+    ctx: typer.Context,
+    since: str = typer.Option(..., "--since", metavar="DATE", help="Compare with the newest snapshot at or before "
+                                                                   "this date or ISO time."),
+    by: str = typer.Option("workload", "--by", help="fleet, cluster, namespace, workload or owner."),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="table or json"),
+) -> None:
+    """How posture changed since a date: per row, counts then and now, improved / worse / new / gone.
+
+    Example: keelwatch posture diff --since 2026-12-01 --by workload
+    """
+    from datetime import UTC, datetime, time
+
+    from keelwatch.posture import compute, history
+
+    try:
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{since!r} is not a date or ISO time", param_hint="--since") from None
+    if len(since) == 10:
+        moment = datetime.combine(moment.date(), time.max)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    with app_context(ctx).store.session(write=False) as session:
+        try:
+            result = history.diff(session, compute.fleet(session), by, moment)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--by") from None
+    if format is Format.json:
+        print(json.dumps(result, indent=2))
+        return
+    rows = [{"row": r["key"], "change": r["change"],
+             **{s: f"{r['before'][s]} → {r['after'][s]}" for s in ("critical", "high", "medium", "low")},
+             "risk": f"{r['risk_before']:.0f} → {r['risk_after']:.0f}"} for r in result["rows"]]
+    _table(f"posture by {by} since {result['snapshot'] or 'the beginning (no snapshot that old)'}", rows,
+           ("row", "change", "critical", "high", "medium", "low", "risk"))
+
+
 def register(app: typer.Typer) -> None:
-    app.command("posture")(posture)
+    app.add_typer(posture_app, name="posture")
     app.command("validate")(validate)

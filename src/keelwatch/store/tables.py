@@ -605,6 +605,27 @@ class AlertAttemptRow(Base):
     sender: Mapped[str]
 
 
+# --- posture history ---------------------------------------------------------------------------------
+
+
+class PostureSnapshotRow(Base):
+    """One group's posture at one moment (``keelwatch posture snapshot``: daily, and on fleet changes)."""
+
+    __tablename__ = "posture_snapshots"
+    __table_args__ = (Index(None, "grouping", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    taken_at: Mapped[datetime]
+    grouping: Mapped[str]  # workload, namespace, cluster, owner, fleet …
+    keys: Mapped[dict[str, Any]]  # the grouping keys of the row
+    containers: Mapped[int]
+    counts: Mapped[dict[str, Any]]  # severity → distinct findings
+    kev: Mapped[int]
+    fixable: Mapped[int]
+    risk: Mapped[float]
+    unknown_posture: Mapped[int]
+
+
 # --- the running inventory: what runs where, from which digest ---------------------------------------
 # Written by keelwatch.inventory.sync through keelwatch.store.inventory. Sized for 100,000 live
 # containers plus their ended history; posture joins containers.digest to image_scans.image_digest.
