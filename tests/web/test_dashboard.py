@@ -83,8 +83,13 @@ def served(feeds_dir: Path, images_dir: Path, tmp_path: Path) -> Iterator[tuple[
 
 
 def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    # The committed screenshots are refreshed on request (KEELWATCH_SCREENSHOTS=1); otherwise into a
+    # temporary directory, so a test run leaves the checkout as it was.
+    import tempfile
+
+    where = SCREENSHOTS if os.environ.get("KEELWATCH_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "kw-shots"
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size < 1_000_000, f"{path} is {path.stat().st_size} bytes"
 
