@@ -188,12 +188,26 @@ class AlertSettings:
 
 
 @dataclass(slots=True)
+class ServiceSettings:
+    """``[service]``: the cadences of ``keelwatch serve``'s loops."""
+
+    feed_interval: timedelta = field(default_factory=lambda: timedelta(hours=1))  # sync + re-match + alerts
+    inventory_interval: timedelta = field(default_factory=lambda: timedelta(minutes=2))  # one pass per source
+    scan_interval: timedelta = field(default_factory=lambda: timedelta(minutes=1))  # pull and scan new digests
+    deliver_interval: timedelta = field(default_factory=lambda: timedelta(seconds=5))  # the alert outbox
+    snapshot_interval: timedelta = field(default_factory=lambda: timedelta(hours=24))  # posture history
+    digest_interval: timedelta = field(default_factory=lambda: timedelta(hours=24))  # Medium/Low digest
+    scans_per_turn: int = 20  # most new digests one turn of the scan queue pulls
+
+
+@dataclass(slots=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     feeds: list[FeedSettings] = field(default_factory=list)
     scan: ScanSettings = field(default_factory=ScanSettings)
     inventory: InventorySettings = field(default_factory=InventorySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     #: The file these settings came from; None when only defaults and the environment apply.
     source: Path | None = field(default=None, metadata={"internal": True})
 

@@ -49,8 +49,107 @@ class Loop:
     initial_delay: timedelta = timedelta(0)
 
 
-#: The registry: one line per loop, in start order. Names are unique (checked at import).
-LOOPS: tuple[Loop, ...] = ()
+# --- the jobs (heavy imports inside: `keelwatch --help` must stay fast) -------------------------------
+
+
+def sync_feeds(ctx: LoopContext) -> dict[str, Any]:
+    """Every feed's sync, then the re-match of what changed and the alerts it raises."""
+    from keelwatch.alerts.engine import raise_alerts
+    from keelwatch.match.rematch import rematch
+    from keelwatch.sync import sync_all
+
+    reports = sync_all(ctx.store, ctx.settings)
+    done = rematch(ctx.store)
+    raised = raise_alerts(ctx.store, ctx.settings.alerts)
+    return {"feeds": {r.feed: r.status for r in reports}, "rematch": done.as_dict(), "alerts": raised.as_dict()}
+
+
+def sync_inventory(ctx: LoopContext) -> dict[str, Any]:
+    """One pass over every inventory source, then alerts for what started or stopped running."""
+    from keelwatch.alerts.engine import raise_alerts
+    from keelwatch.inventory.sync import InventorySync
+
+    engine = InventorySync(ctx.store, ctx.settings)
+    statuses = {}
+    try:
+        for source in engine.sources():
+            if ctx.stopping:
+                break
+            statuses[source.name] = engine.sync_source(source).status
+    finally:
+        engine.close()
+    return {"sources": statuses, "alerts": raise_alerts(ctx.store, ctx.settings.alerts).as_dict()}
+
+
+def scan_new_digests(ctx: LoopContext) -> dict[str, Any]:
+    """Pull and scan, by digest, the images that run but were never scanned (so posture covers all)."""
+    from keelwatch.alerts.engine import raise_alerts
+    from keelwatch.match.scan import scan_image
+    from keelwatch.pipeline import catalog_reference
+    from keelwatch.store import inventory as stored_inventory
+
+    with ctx.store.session(write=False) as session:
+        digests = stored_inventory.unscanned_digests(session)[:ctx.settings.service.scans_per_turn]
+        references = {}
+        for digest in digests:
+            for c in stored_inventory.list_containers(session, image=digest, limit=5):
+                if c.values.reference:
+                    references[digest] = c.values.reference.split("@", 1)[0].rsplit(":", 1)[0] + "@" + digest
+                    break
+    scanned, failed = [], {}
+    for digest, reference in references.items():
+        if ctx.stopping:
+            break
+        try:
+            done = catalog_reference(f"registry:{reference}", store=ctx.store)
+            scan_image(ctx.store, done.result.image.manifest_digest)
+            scanned.append(digest)
+        except Exception as exc:  # one unreachable registry must not stop the queue
+            failed[digest] = f"{type(exc).__name__}: {exc}"
+            log.warning("scan of %s failed: %s", reference, exc)
+    if scanned:
+        raise_alerts(ctx.store, ctx.settings.alerts)
+    return {"scanned": scanned, "failed": failed, "waiting": len(digests) - len(references)}
+
+
+def deliver_alerts(ctx: LoopContext) -> dict[str, Any]:
+    from keelwatch.alerts.outbox import deliver
+
+    return deliver(ctx.store, ctx.settings.alerts, max_batches=10).as_dict()
+
+
+def snapshot_posture(ctx: LoopContext) -> dict[str, Any]:
+    from keelwatch.posture import compute, history
+
+    with ctx.store.session() as session:
+        return {"rows": history.snapshot(session, compute.fleet(session), now=datetime.now(UTC))}
+
+
+def queue_digests(ctx: LoopContext) -> dict[str, Any]:
+    from keelwatch.alerts.outbox import make_digests
+
+    return {"queued": make_digests(ctx.store, ctx.settings.alerts)}
+
+
+#: The registry: one line per loop, in start order. Names are unique (checked at import). The
+#: cadences are read from ``[service]`` when the runner starts (``interval_for``).
+LOOPS: tuple[Loop, ...] = (
+    Loop("feeds", timedelta(hours=1), sync_feeds, enabled=lambda s: bool(s.feeds)),
+    Loop("inventory", timedelta(minutes=2), sync_inventory, enabled=lambda s: bool(s.inventory.sources)),
+    Loop("scan-queue", timedelta(minutes=1), scan_new_digests, initial_delay=timedelta(seconds=5)),
+    Loop("deliver", timedelta(seconds=5), deliver_alerts, enabled=lambda s: bool(s.alerts.channels)),
+    Loop("posture-snapshot", timedelta(hours=24), snapshot_posture, initial_delay=timedelta(seconds=30)),
+    Loop("digest", timedelta(hours=24), queue_digests, enabled=lambda s: bool(s.alerts.channels),
+         initial_delay=timedelta(hours=1)),
+)
+INTERVALS = {"feeds": "feed_interval", "inventory": "inventory_interval", "scan-queue": "scan_interval",
+             "deliver": "deliver_interval", "posture-snapshot": "snapshot_interval", "digest": "digest_interval"}
+
+
+def interval_for(loop: Loop, settings: Settings) -> timedelta:
+    """The loop's cadence: ``[service]`` for the registered loops, the loop's own otherwise."""
+    key = INTERVALS.get(loop.name)
+    return getattr(settings.service, key) if key else loop.interval
 
 
 def _check_unique(loops: Sequence[Loop]) -> None:
@@ -141,7 +240,7 @@ class LoopRunner:
                     state.running = False
                     state.last_finished = datetime.now(UTC)
                     state.last_seconds = time.perf_counter() - started
-            if self._stop.wait(loop.interval.total_seconds()):
+            if self._stop.wait(interval_for(loop, context.settings).total_seconds()):
                 return
 
     def stop(self, timeout: float = 30.0) -> bool:
