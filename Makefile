@@ -26,7 +26,7 @@ install-test: $(VENV)/.installed-test
 
 ## make run: install and run the demo on the embedded default store (SQLite under .keelwatch/).
 run: install
-	KEELWATCH_HOME=$(CURDIR)/.keelwatch $(BIN)/keelwatch demo
+	KEELWATCH_HOME=$(CURDIR)/.keelwatch $(BIN)/keelwatch demo --serve
 
 ## Install the Debian packages the tests use, where missing (needs root or sudo and apt).
 system-deps:

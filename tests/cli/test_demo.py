@@ -58,3 +58,49 @@ def test_the_demo_replays_the_advisories_and_opens_only_what_was_published_since
                            text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr
     assert len(keelwatch("findings", "events", "--since", since[1], "--format", "json")) == len(events)  # type: ignore[arg-type]
+
+
+def test_make_run_serves_the_demo_world_with_a_printed_token(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import threading
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEELWATCH_")}
+    env["KEELWATCH_HOME"] = str(tmp_path / "home")
+    env["COLUMNS"] = "200"
+    proc = subprocess.Popen([sys.executable, "-m", "keelwatch", "demo", "--no-shared", "--serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        token = None
+        while time.monotonic() < deadline and token is None:
+            token = next((m[1] for line in list(lines) if (m := re.search(r"^\s+(kw_\S+)\s*$", line))), None)
+            time.sleep(0.2)
+        assert token, "".join(lines)
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        images = httpx.get(f"http://127.0.0.1:{port}/api/v1/images", headers={"Authorization": f"Bearer {token}"},
+                           timeout=10)
+        assert images.status_code == 200, images.text
+        assert len(images.json()["items"]) == len(list(BUNDLED.glob("*.oci.tar")))
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/images", timeout=10).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()

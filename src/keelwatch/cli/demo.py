@@ -77,6 +77,9 @@ def demo(
     no_shared: bool = typer.Option(False, "--no-shared", help="Only what ships with keelwatch, even if "
                                                               "../shared is there."),
     keep: bool = typer.Option(False, "--keep", help="Keep the existing demo store instead of rebuilding it."),
+    serve: bool = typer.Option(False, "--serve", help="Then serve the dashboard and API on the demo world "
+                                                      "(what make run does), with a printed login token."),
+    port: int = typer.Option(8080, "--port", help="Port for --serve (on 127.0.0.1)."),
 ) -> None:
     """Build the demo world: real images, advisories as of 2022-12-31, then today's, and the findings it opens.
 
@@ -220,7 +223,22 @@ def demo(
     stdout.print(f"\nLook around: [bold]keelwatch --config {config} posture --plan[/bold], … alerts list, "
                  f"… sla, … findings events --since {first} --format json, … scan {next(iter(digests.values()), '')}."
                  f"\nAlert messages (the webhook body) are in {alerts_file}.", highlight=False)
-    stdout.print("[dim]The dashboard is not built yet (docs/status.md); the demo ends here.[/dim]")
+    if not serve:
+        stdout.print(f"[dim]Serve the dashboard on it: keelwatch --config {config} serve[/dim]", highlight=False)
+        return
+    from keelwatch.service import serve as run_server
+    from keelwatch.store import tokens
+
+    store = Store.open(url)
+    with store.session() as session:
+        token, _ = tokens.create_token(session, "admin", name="make run")
+    stdout.print(f"\n[bold]Dashboard:[/bold] http://127.0.0.1:{port}/  —  log in with this token (admin):\n"
+                 f"  {token}\nAPI: curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/api/v1/images\n"
+                 "Ctrl-C stops it.", highlight=False)
+    try:
+        run_server(store, settings, host="127.0.0.1", port=port, workers=True)
+    finally:
+        store.close()
 
 
 # Workloads of the demo world: (namespace, kind, workload, replicas, image, owner, environment).
