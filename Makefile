@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export KEELWATCH_SHARED ?= $(abspath ..)/shared
 # Debian packages the test suite drives for real (a registry, an image copier, rpm tools, a browser).
-TEST_DEBS := docker-registry skopeo rpm openssl podman chromium
+TEST_DEBS := docker-registry skopeo rpm openssl podman chromium libpango-1.0-0 libpangoft2-1.0-0
 
 .PHONY: run test install install-test system-deps postgres lint bench clean demo
 

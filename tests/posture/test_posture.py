@@ -131,3 +131,44 @@ def test_snapshots_and_diff_show_the_redeploy(store: Store, images: dict[str, An
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert {r["keys"]["workload"]: r["change"] for r in json.loads(out.stdout)["rows"]}["checkout"] == "improved"
+
+
+def test_reports_in_every_format(store: Store, images: dict[str, Any], store_url: str, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from keelwatch.posture import history
+    from keelwatch.reports import posture_report
+
+    inventory(store, container("checkout-a", images["v1"]), container("search-a", images["v2"], workload="search"))
+    with store.session() as session:
+        history.snapshot(session, compute.fleet(session), now=datetime.now(UTC) - timedelta(days=1))
+        history.snapshot(session, compute.fleet(session), now=datetime.now(UTC))
+    with store.session(write=False) as session:
+        f = compute.fleet(session)
+        data = posture_report.report_data(f, "workload", history.trend(session))
+    assert len(data["trend"]) == 2
+    rows = list(csv.DictReader(io.StringIO(posture_report.to_csv(data))))
+    assert {r["workload"] for r in rows} == {"checkout", "search"}
+    checkout = next(r for r in rows if r["workload"] == "checkout")
+    assert int(checkout["total"]) == images["scan1"].scan.total
+    page = posture_report.to_html(data)
+    assert "<svg" in page and "checkout" in page and "http" not in page.split("<body>")[1].split("keelwatch ")[0] \
+        .replace("http://www.w3.org/2000/svg", "")  # self-contained: no remote assets
+    pdf = posture_report.to_pdf(data)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    from weasyprint import HTML
+
+    assert len(HTML(string=page).render().pages) >= 2  # the tables run over more than one page
+    sarif = json.loads(posture_report.to_sarif(f))
+    results = sarif["runs"][0]["results"]
+    assert len(results) == images["scan1"].scan.total + images["scan2"].scan.total
+    assert all(r["properties"]["containers"] for r in results)
+
+    config = tmp_path / "k.toml"
+    config.write_text(f'[store]\nurl = "{store_url}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEELWATCH_")}
+    out = subprocess.run([sys.executable, "-m", "keelwatch", "--config", str(config), "report", "--format", "pdf",
+                          "-o", str(tmp_path / "r.pdf")], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")

@@ -193,6 +193,65 @@ def diff(
            ("row", "change", "critical", "high", "medium", "low", "risk"))
 
 
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    html = "html"
+    pdf = "pdf"
+    sarif = "sarif"
+
+
+def report(
+    ctx: typer.Context,
+    format: ReportFormat = typer.Option(ReportFormat.html, "--format", "-f", help="json, csv, html, pdf or sarif"),
+    by: str = typer.Option("workload", "--by", help="The grouping of the posture table (as posture --by)."),
+    output: str = typer.Option(None, "--output", "-o", metavar="FILE", help="Write here (a PDF needs a file or a "
+                                                                            "pipe)."),
+) -> None:
+    """A posture report: for humans (HTML, PDF with charts) or machines (JSON, CSV, SARIF).
+
+    Examples:
+
+      keelwatch report --format pdf -o posture.pdf
+
+      keelwatch report --format csv --by namespace > posture.csv
+    """
+    import sys
+
+    from keelwatch.posture import compute, history
+    from keelwatch.reports import posture_report as r
+
+    with app_context(ctx).store.session(write=False) as session:
+        fleet = compute.fleet(session)
+        try:
+            data = r.report_data(fleet, by, history.trend(session))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--by") from None
+    content: str | bytes
+    if format is ReportFormat.json:
+        content = r.to_json(data)
+    elif format is ReportFormat.csv:
+        content = r.to_csv(data)
+    elif format is ReportFormat.sarif:
+        content = r.to_sarif(fleet)
+    elif format is ReportFormat.html:
+        content = r.to_html(data)
+    else:
+        content = r.to_pdf(data)
+    if output:
+        from pathlib import Path
+
+        Path(output).write_bytes(content if isinstance(content, bytes) else content.encode())
+        stdout.print(f"wrote {output}", highlight=False)
+    elif isinstance(content, bytes):
+        sys.stdout.buffer.write(content)
+    else:
+        sys.stdout.write(content if content.endswith("\n") else content + "\n")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(posture_app, name="posture")
     app.command("validate")(validate)
+    app.command("report")(report)

@@ -216,8 +216,11 @@ def remediation_plan(f: Fleet, limit: int = 10) -> list[dict[str, Any]]:
             continue
         bumps: dict[tuple[str, str], set[str]] = {}
         for s in fixable:
+            target = _next_fix(s)
             bumps.setdefault((s.finding.package.name, s.finding.installed_version), set()).update(
-                s.finding.fixed_versions[:1])
+                [target] if target else [])
+        # One version per package: the highest of the findings' nearest fixes clears them all.
+        bumps = {k: {_highest(fleet_ecosystem(image, k[0]), v)} if v else set() for k, v in bumps.items()}
         plan.append({
             "digest": digest, "image": containers[0].values.reference or containers[0].values.image,
             "containers": len(containers), "critical_fixable": len(critical), "fixable": len(fixable),
@@ -229,6 +232,42 @@ def remediation_plan(f: Fleet, limit: int = 10) -> list[dict[str, Any]]:
         })
     plan.sort(key=lambda p: (-p["removes_from_production"], -p["risk_removed"], p["digest"]))
     return plan[:limit]
+
+
+def _next_fix(s: StoredFinding) -> str | None:
+    """The nearest fixed version above the installed one (the fix on the package's own line)."""
+    from keelwatch.errors import VersionError
+    from keelwatch.versions import compare
+
+    f = s.finding
+    ecosystem = f.package.ecosystem.split(":")[0] if f.package.kind != "os" else f.package.ecosystem
+    try:
+        above = [v for v in f.fixed_versions if compare(ecosystem, v, f.installed_version) > 0]
+        return min(above, key=lambda v: sort_key_for(ecosystem, v)) if above else None
+    except VersionError:
+        return f.fixed_versions[0] if f.fixed_versions else None
+
+
+def sort_key_for(ecosystem: str, version: str) -> Any:
+    from keelwatch.versions import sort_key
+
+    return sort_key(ecosystem, version)
+
+
+def fleet_ecosystem(image: ImagePosture, package: str) -> str:
+    found = next((s.finding.package for s in image.findings if s.finding.package.name == package), None)
+    if found is None:
+        return ""
+    return found.ecosystem.split(":")[0] if found.kind != "os" else found.ecosystem
+
+
+def _highest(ecosystem: str, versions: set[str]) -> str:
+    from keelwatch.errors import VersionError
+
+    try:
+        return max(versions, key=lambda v: sort_key_for(ecosystem, v))
+    except VersionError:
+        return sorted(versions)[-1]
 
 
 def freshness(f: Fleet, *, stale_scan: timedelta = timedelta(days=7), stale_inventory: timedelta = timedelta(hours=1),

@@ -78,3 +78,15 @@ def diff(session: Session, fleet: compute.Fleet, grouping: str, since: datetime)
     out.sort(key=lambda r: (r["risk_after"] - r["risk_before"], r["key"]))
     return {"grouping": grouping, "since": since.isoformat(), "snapshot": taken.isoformat() if taken else None,
             "rows": out}
+
+
+def trend(session: Session, *, days: int = 90, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The fleet's snapshots of the last ``days``, oldest first: what trend charts plot."""
+    from datetime import UTC, timedelta
+
+    since = (now or datetime.now(UTC)) - timedelta(days=days)
+    rows = session.execute(select(PostureSnapshotRow).where(PostureSnapshotRow.grouping == "fleet",
+                                                            PostureSnapshotRow.taken_at >= since)
+                           .order_by(PostureSnapshotRow.taken_at)).scalars()
+    return [{"taken_at": r.taken_at.isoformat(), "containers": r.containers, "counts": dict(r.counts),
+             "kev": r.kev, "risk": r.risk} for r in rows]
