@@ -713,3 +713,44 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime]
     last_used: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+# --- scale-out: leases for singleton work, a queue of scan jobs ---------------------------------------------
+# Written by keelwatch.store.leases. The database is the coordination engine: several keelwatch
+# processes on one PostgreSQL share work through these rows (SELECT … FOR UPDATE SKIP LOCKED).
+
+
+class LeaseRow(Base):
+    """Who runs one piece of singleton work (``loop:feeds`` …) until when, and when it last finished.
+
+    A holder renews ``expires_at`` while it works; one that dies stops renewing, and after the TTL
+    the next process takes the lease over. ``last_finished`` makes a loop's cadence global: it runs
+    once per interval across all processes, not once per process.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    holder: Mapped[str | None]  # host:pid:random of the process holding it; None when free
+    expires_at: Mapped[datetime]
+    last_finished: Mapped[datetime | None]
+    takeovers: Mapped[int]  # how often the lease was taken from a holder whose TTL ran out
+    runs: Mapped[int]
+
+
+class ScanJobRow(Base):
+    """One digest to pull and scan: queued once however many workers see it; claimed with a lease."""
+
+    __tablename__ = "scan_jobs"
+    __table_args__ = (Index(None, "state", "not_before"),)
+
+    digest: Mapped[str] = mapped_column(primary_key=True)
+    reference: Mapped[str]  # what to pull: registry:NAME@DIGEST
+    state: Mapped[str]  # queued, running, done, failed
+    holder: Mapped[str | None]
+    lease_until: Mapped[datetime | None]
+    attempts: Mapped[int]  # claims so far, including ones whose holder died
+    error: Mapped[str]  # the last failure; "" after a success
+    queued_at: Mapped[datetime]
+    not_before: Mapped[datetime]  # a failed job waits here (backoff) before it is claimed again
+    finished_at: Mapped[datetime | None]
