@@ -15,7 +15,8 @@ from .receiver import running_receiver
 pytestmark = pytest.mark.datasets
 
 
-def test_new_disclosures_on_a_running_workload_reach_the_webhook(store_url: str, feeds_dir: Path,
+def test_new_disclosures_on_a_running_workload_reach_the_webhook(store: object, store_url: str,
+                                                                  feeds_dir: Path,
                                                                   images_dir: Path, tmp_path: Path) -> None:
     pypi = tmp_path / "PyPI.zip"
     pypi.write_bytes((feeds_dir / "osv/PyPI.before-2023-01-01.zip").read_bytes())

@@ -18,7 +18,8 @@ from .test_db import as_json, run, write_config
 pytestmark = pytest.mark.datasets
 
 
-def test_scan_gate_rematch_and_events(store_url: str, feeds_dir: Path, images_dir: Path, tmp_path: Path) -> None:
+def test_scan_gate_rematch_and_events(store: object, store_url: str, feeds_dir: Path, images_dir: Path,
+                                      tmp_path: Path) -> None:
     pypi = tmp_path / "PyPI.zip"
     pypi.write_bytes((feeds_dir / "osv/PyPI.before-2023-01-01.zip").read_bytes())
     config = write_config(tmp_path / "keelwatch.toml", store_url, {"osv-pypi": pypi})
@@ -73,14 +74,14 @@ def test_scan_gate_rematch_and_events(store_url: str, feeds_dir: Path, images_di
     assert run(config, "findings", "events", "--since", "yesterday").returncode == 2
 
 
-def test_scanning_an_unknown_digest_is_a_clear_error(store_url: str, tmp_path: Path) -> None:
+def test_scanning_an_unknown_digest_is_a_clear_error(store: object, store_url: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "keelwatch.toml", store_url, {})
     out = run(config, "scan", "sha256:" + "0" * 64)
     assert out.returncode == 1 and "no stored image has digest" in out.stderr
 
 
 def test_accepted_and_vex_suppressed_findings_stay_listed_and_do_not_break_the_gate(
-        store_url: str, feeds_dir: Path, images_dir: Path, tmp_path: Path) -> None:
+        store: object, store_url: str, feeds_dir: Path, images_dir: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path / "keelwatch.toml", store_url, {"osv-pypi": feeds_dir / "osv/PyPI.zip"})
     image = f"oci-archive:{images_dir / 'debian12-python.oci.tar'}"
     assert run(config, "db", "update").returncode == 0
