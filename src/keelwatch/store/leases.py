@@ -32,7 +32,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from keelwatch.store.tables import LeaseRow, ScanJobRow
+from keelwatch.store.tables import ContainerRow, ImageScanRow, LeaseRow, ScanJobRow
 
 LEASES = LeaseRow.__table__
 JOBS = ScanJobRow.__table__
@@ -145,6 +145,24 @@ def enqueue_scans(session: Session, jobs: Iterable[tuple[str, str]], *, now: dat
                      .on_conflict_do_nothing(index_elements=["digest"]).returning(JOBS.c.digest))
         added += len(session.execute(statement).all())
     return added
+
+
+def unqueued_digests(session: Session, *, limit: int | None = None) -> list[tuple[str, str]]:
+    """``(digest, reference)`` of what runs but was never scanned nor queued: what to enqueue.
+
+    The reference is one of the containers' (the smallest, so every worker picks the same one).
+    """
+    containers = ContainerRow.__table__.c
+    scanned = select(ImageScanRow.__table__.c.image_digest)
+    queued = select(JOBS.c.digest)
+    query = (select(containers.digest, func.min(containers.reference))
+             .where(containers.ended_at.is_(None), containers.digest.is_not(None),
+                    containers.reference.is_not(None), containers.digest.not_in(scanned),
+                    containers.digest.not_in(queued))
+             .group_by(containers.digest).order_by(containers.digest))
+    if limit is not None:
+        query = query.limit(limit)
+    return [(digest, reference) for digest, reference in session.execute(query)]
 
 
 def claim_scans(session: Session, holder: str, *, now: datetime, lease: timedelta, limit: int,
