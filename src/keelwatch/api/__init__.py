@@ -98,8 +98,10 @@ def create_app(store: Store, settings: Settings, *, options: ApiOptions | None =
         return Response(body, media_type=content_type)
 
     from keelwatch.api.v1 import router
+    from keelwatch.api.v1_fleet import router as fleet_router
 
     app.include_router(router)
+    app.include_router(fleet_router)
     if options.dashboard:
         from keelwatch.web import mount
 

@@ -146,6 +146,40 @@ class VulnerabilityImage(Open):
     findings: list[FindingItem]
 
 
+class RunningContainer(Open):
+    key: str
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    pod: str
+    container: str
+    image: str
+    digest: str | None
+    owner: str
+    team: str
+    environment: str
+    suppressed: bool = Field(description="Every finding of the advisory on its image is suppressed")
+
+
+class RunningWorkload(Open):
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    containers: int
+    owners: list[str]
+    environments: list[str]
+    suppressed: bool
+
+
+class RunningWhere(Open):
+    containers: list[RunningContainer]
+    affected_containers: int = Field(description="Live containers where it is not suppressed")
+    workloads: list[RunningWorkload]
+    owners: list[str] = Field(description="Owners and teams of the affected containers")
+
+
 class Vulnerability(Open):
     id: str
     aliases: list[str]
@@ -158,6 +192,7 @@ class Vulnerability(Open):
     image_count: int
     affected_images: int = Field(description="Images where it is not suppressed")
     images: list[VulnerabilityImage]
+    running: RunningWhere = Field(description="Where it runs right now: live containers on those images")
 
 
 class VulnerabilityItem(Open):
@@ -330,6 +365,270 @@ class Me(BaseModel):
     id: int
     name: str
     role: str
+
+
+# --- the fleet: containers, groupings, posture, alerts, SLA, validation ------------------------------------
+
+
+class ContainerItem(Open):
+    key: str
+    source: str
+    cluster: str
+    namespace: str
+    workload_kind: str
+    workload: str
+    workload_key: str = Field(description="cluster/namespace/kind/name")
+    pod: str
+    container: str
+    container_type: str
+    image: str
+    reference: str | None
+    digest: str | None = Field(description="The platform manifest digest it runs; null while unresolved")
+    index_digest: str | None
+    tag_digest: str | None
+    drift: bool = Field(description="The tag now resolves to another digest than the one running")
+    node: str
+    state: str
+    owner: str
+    team: str
+    environment: str
+    labels: dict[str, Any]
+    first_seen: str | None
+    last_seen: str | None
+    resolution_error: str | None
+    posture_known: bool
+    unknown_posture: str | None = Field(description="Why its posture is unknown (null when known)")
+    counts: SeverityCounts | None = Field(description="Its image's open, unsuppressed findings; null when unknown")
+    total: int | None
+    kev: int | None
+    fixable: int | None
+    risk: float | None
+    suppressed: int | None
+    scanned_at: str | None
+
+
+class ContainerPage(BaseModel):
+    items: list[ContainerItem]
+    next_cursor: str | None
+    total: int
+
+
+class ContainerDetail(ContainerItem):
+    findings: list[FindingItem]
+
+
+class PostureRow(Open):
+    key: str = Field(description="The grouping keys joined with /")
+    keys: dict[str, Any] = Field(description="The grouping keys of the row (cluster, namespace, workload …)")
+    containers: int
+    images: int
+    counts: SeverityCounts = Field(description="Distinct (image, finding) pairs over the group's containers")
+    total: int
+    kev: int
+    fixable: int
+    epss_over_threshold: int
+    risk: float
+    unknown_posture: int
+    unknown_reasons: dict[str, int]
+    oldest_scan: str | None
+    scan_age_seconds: int | None
+
+
+class PosturePage(BaseModel):
+    by: str
+    items: list[PostureRow]
+    next_cursor: str | None
+    total: int
+
+
+class WorkloadImage(Open):
+    digest: str
+    reference: str
+    scanned_at: str | None
+    counts: SeverityCounts
+    total: int
+    suppressed: int
+    containers: int
+    findings: list[FindingItem]
+
+
+class WorkloadDetail(Open):
+    workload: PostureRow
+    owners: list[str]
+    environments: list[str]
+    containers: list[ContainerItem]
+    images: list[WorkloadImage]
+
+
+class ExposureItem(Open):
+    rank: int
+    advisory: str
+    severity: str
+    kev: bool
+    containers: int
+    images: list[str]
+    workloads: list[str]
+    packages: list[str]
+
+
+class ExposurePage(BaseModel):
+    items: list[ExposureItem]
+    next_cursor: str | None
+    total: int
+
+
+class PlanPackage(Open):
+    name: str
+    installed: str
+    fixed: list[str]
+
+
+class PlanItem(Open):
+    rank: int
+    digest: str
+    image: str
+    containers: int
+    critical_fixable: int = Field(description="Fixable findings that are critical or KEV")
+    fixable: int
+    removes_from_production: int = Field(description="critical_fixable × containers")
+    packages: list[PlanPackage]
+    workloads: list[str]
+    owners: list[str]
+    risk_removed: float
+
+
+class PlanPage(BaseModel):
+    items: list[PlanItem]
+    next_cursor: str | None
+    total: int
+
+
+class FreshnessItem(Open):
+    name: str
+    last_success: str | None
+    age_seconds: int | None
+    stale: bool
+
+
+class ImageFreshness(Open):
+    digest: str
+    scanned_at: str | None
+    age_seconds: int | None
+    stale: bool
+
+
+class Freshness(Open):
+    feeds: list[FreshnessItem]
+    inventory: list[FreshnessItem]
+    images: list[ImageFreshness]
+    stale: bool
+
+
+class HistoryRow(Open):
+    key: str
+    keys: dict[str, Any]
+    before: SeverityCounts
+    after: SeverityCounts
+    delta: SeverityCounts
+    risk_before: float
+    risk_after: float
+    change: Literal["new", "gone", "improved", "worse", "same"]
+
+
+class History(Open):
+    grouping: str
+    since: str
+    snapshot: str | None = Field(description="When the snapshot compared against was taken; null when none is that old")
+    rows: list[HistoryRow]
+
+
+class TrendPoint(Open):
+    day: str
+    taken_at: str | None
+    containers: int
+    counts: SeverityCounts
+    total: int
+    kev: int
+    fixable: int
+    risk: float
+    unknown_posture: int
+
+
+class Trend(BaseModel):
+    days: int
+    items: list[TrendPoint]
+
+
+class AlertItem(Open):
+    id: str
+    advisory: str
+    advisory_ids: list[str]
+    aliases: list[str]
+    image_digest: str
+    severity: str = Field(description="As the policy handles it (KEV → critical by default)")
+    finding_severity: str
+    kev: bool
+    notify: str
+    state: Literal["open", "acknowledged", "resolved"]
+    version: int
+    due: str | None
+    first_raised: str | None
+    updated: str | None
+    resolved_at: str | None
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    containers: list[dict[str, Any]]
+    workloads: list[dict[str, Any]]
+    owners: list[str]
+    packages: list[Any]
+    fixed_versions: list[Any]
+    remediation: str
+
+
+class AlertPage(BaseModel):
+    items: list[AlertItem]
+    next_cursor: str | None
+    total: int
+
+
+class AlertDetail(AlertItem):
+    body: dict[str, Any]
+    deliveries: list[dict[str, Any]]
+
+
+class AlertAck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field("", max_length=200, description="Who is on it (default: the token's name)")
+
+
+class SlaOwner(Open):
+    owner: str
+    open: int
+    due_soon: int
+    breached: int
+    next_due: str | None
+    breached_alerts: list[dict[str, Any]]
+
+
+class Sla(BaseModel):
+    soon_seconds: int
+    open: int
+    due_soon: int
+    breached: int
+    items: list[SlaOwner]
+
+
+class ValidationStep(Open):
+    step: int
+    name: str
+    status: Literal["pass", "fail", "skipped"]
+    evidence: list[str]
+
+
+class Validation(BaseModel):
+    passed: bool
+    steps: list[ValidationStep]
 
 
 class Health(BaseModel):

@@ -2,7 +2,8 @@
 
 An endpoint and a page that show the same thing call the same function here (the architecture's
 rule), so the dashboard can never disagree with ``/api/v1``. Each function is one read
-transaction. When posture (issue 5) lands, the fleet-wide views move next to it.
+transaction. The fleet views (containers, groupings, alerts, SLA) are in ``posture_views``; both
+modules are imported by the web adapter too, and should move out of ``keelwatch.api`` together.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from keelwatch.store import Store
 from keelwatch.store import advisories as kb
 from keelwatch.store import catalog as stored_catalog
 from keelwatch.store import findings as stored_findings
+from keelwatch.store import inventory as stored_inventory
 from keelwatch.store.advisories import iso_time
 from keelwatch.store.catalog import ImageSummary
 from keelwatch.store.findings import ImageScan
+from keelwatch.store.inventory import StoredContainer
 from keelwatch.store.tables import FindingRow, ImageScanRow
 
 
@@ -87,6 +90,7 @@ def vulnerability(store: Store, vuln_id: str, *, now: datetime | None = None) ->
         by_image = stored_findings.findings_with_alias(session, [vuln_id])
         advisory = kb.get_advisory(session, vuln_id)
         summaries = {s.manifest_digest: s for s in stored_catalog.list_images(session)} if by_image else {}
+        live = [c for c in stored_inventory.list_containers(session) if c.values.digest in by_image] if by_image else []
         images = []
         for digest in sorted(by_image):
             found = stored_findings.load_findings(session, digest, (), keys=by_image[digest])
@@ -100,6 +104,7 @@ def vulnerability(store: Store, vuln_id: str, *, now: datetime | None = None) ->
             })
     if advisory is None and not images:
         return None
+    suppressed_on = {i["digest"] for i in images if i["suppressed"]}
     findings = [f for image in images for f in image["findings"]]
     aliases = sorted({a for f in findings for a in (f["id"], *f["aliases"], *f["advisory_ids"])} - {vuln_id})
     if advisory is not None:
@@ -114,7 +119,36 @@ def vulnerability(store: Store, vuln_id: str, *, now: datetime | None = None) ->
         "advisory": kb.advisory_to_json(advisory) if advisory else None,
         "image_count": len(images), "affected_images": sum(1 for i in images if not i["suppressed"]),
         "images": sorted(images, key=lambda i: (i["suppressed"], i["name"], i["digest"])),
+        "running": running(live, suppressed_on),
     }
+
+
+def running(live: Sequence[StoredContainer], suppressed_on: set[str]) -> dict[str, Any]:
+    """Where an advisory runs right now: the live containers on its images, their workloads and owners.
+
+    Containers on an image where every finding of it is suppressed are listed with ``suppressed``
+    and count in neither ``affected_containers`` nor ``owners``.
+    """
+    containers, workloads = [], {}
+    for c in live:
+        v = c.values
+        quiet = v.digest in suppressed_on
+        containers.append({"key": v.key, "cluster": v.cluster, "namespace": v.namespace,
+                           "workload_kind": v.workload_kind, "workload": v.workload, "pod": v.pod,
+                           "container": v.container, "image": v.reference or v.image, "digest": v.digest,
+                           "owner": v.owner, "team": v.team, "environment": v.environment, "suppressed": quiet})
+        w = workloads.setdefault((v.cluster, v.namespace, v.workload_kind, v.workload), {
+            "cluster": v.cluster, "namespace": v.namespace, "workload_kind": v.workload_kind, "workload": v.workload,
+            "containers": 0, "owners": set(), "environments": set(), "suppressed": True})
+        w["containers"] += 1
+        w["owners"].update(x for x in (v.owner, v.team) if x)
+        if v.environment:
+            w["environments"].add(v.environment)
+        w["suppressed"] = w["suppressed"] and quiet
+    return {"containers": containers, "affected_containers": sum(1 for c in containers if not c["suppressed"]),
+            "workloads": [{**w, "owners": sorted(w["owners"]), "environments": sorted(w["environments"])}
+                          for _, w in sorted(workloads.items())],
+            "owners": sorted({x for c in containers if not c["suppressed"] for x in (c["owner"], c["team"]) if x})}
 
 
 def list_vulnerabilities(store: Store) -> list[dict[str, Any]]:
