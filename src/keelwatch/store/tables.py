@@ -754,3 +754,109 @@ class ScanJobRow(Base):
     queued_at: Mapped[datetime]
     not_before: Mapped[datetime]  # a failed job waits here (backoff) before it is claimed again
     finished_at: Mapped[datetime | None]
+
+
+# --- runtime verification: behavioural baselines, deviations, what ran in each container -------------------
+# Written by keelwatch.runtime.ingest through keelwatch.store.runtime.
+
+
+class RuntimeBaselineRow(Base):
+    """One behavioural baseline per (cluster, namespace, workload, container name, image digest)."""
+
+    __tablename__ = "runtime_baselines"
+    __table_args__ = (
+        # Named: the generated name is longer than PostgreSQL's 63 characters.
+        UniqueConstraint("cluster", "namespace", "workload", "container", "image_digest",
+                         name="uq_runtime_baselines_key"),
+        Index(None, "workload"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster: Mapped[str]
+    namespace: Mapped[str]
+    workload: Mapped[str]
+    container: Mapped[str]
+    image_digest: Mapped[str]
+    phase: Mapped[str]  # learning, frozen
+    started: Mapped[datetime]  # its first event: learning runs from here
+    frozen_at: Mapped[datetime | None]
+    events_seen: Mapped[int]
+    inherited_from: Mapped[str]  # the image digest whose baseline it started from ("" when none)
+    state: Mapped[dict[str, Any]]  # keelwatch.runtime.baseline.Baseline.to_json(): the learned sets
+    updated: Mapped[datetime]
+
+
+class RuntimeDeviationRow(Base):
+    """An event outside its frozen baseline, one per (baseline, kind, detail): repeats raise ``count``."""
+
+    __tablename__ = "runtime_deviations"
+    __table_args__ = (
+        Index("ix_runtime_deviations_baseline", "cluster", "namespace", "workload", "container", "image_digest"),
+        Index(None, "last_seen"),
+    )
+
+    id: Mapped[str] = mapped_column(primary_key=True)  # Deviation.id: hash of baseline key, kind, detail
+    kind: Mapped[str]  # new_exec, new_peer, new_listener, unexpected_write, exec_from_writable_path, drift …
+    severity: Mapped[str]
+    cluster: Mapped[str]
+    namespace: Mapped[str]
+    workload: Mapped[str]
+    container: Mapped[str]
+    image_digest: Mapped[str]
+    detail: Mapped[str]
+    item: Mapped[list[Any]]  # what accepting it adds to the baseline
+    evidence: Mapped[dict[str, Any]]  # the first event, as RuntimeEvent.to_json()
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    count: Mapped[int]
+    accepted: Mapped[bool]
+    accepted_at: Mapped[datetime | None]
+    accepted_by: Mapped[str]
+    alerted_at: Mapped[datetime | None]  # when its alert was queued in the outbox (once)
+
+
+class RuntimeUnattributedRow(Base):
+    """An event for a container the inventory does not know (yet): kept, bounded, attributed later."""
+
+    __tablename__ = "runtime_unattributed"
+    __table_args__ = (Index(None, "container_id"), Index(None, "namespace", "pod"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received: Mapped[datetime]
+    time: Mapped[datetime]  # the event's own time
+    container_id: Mapped[str]
+    namespace: Mapped[str]
+    pod: Mapped[str]
+    event: Mapped[dict[str, Any]]  # RuntimeEvent.to_json()
+
+
+class RuntimeObservationRow(Base):
+    """A path an inventory container executed or opened: runtime SBOM verification reads these."""
+
+    __tablename__ = "runtime_observations"
+    __table_args__ = (UniqueConstraint("container_key", "path"), Index(None, "image_digest"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    container_key: Mapped[str]  # containers.key
+    cluster: Mapped[str]
+    namespace: Mapped[str]
+    workload: Mapped[str]
+    pod: Mapped[str]
+    container: Mapped[str]
+    image_digest: Mapped[str]
+    path: Mapped[str]  # absolute, as the sensor reported it (capped in length)
+    kind: Mapped[str]  # exec, open
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    count: Mapped[int]
+
+
+class RuntimeImageFilesRow(Base):
+    """Every file an image's layers leave (not only package-owned ones): tells unpackaged code from drift."""
+
+    __tablename__ = "runtime_image_files"
+
+    digest: Mapped[str] = mapped_column(primary_key=True)  # manifest digest
+    files: Mapped[bytes]  # zlib of the sorted root-relative regular files, NUL-separated
+    links: Mapped[dict[str, Any]]  # symlink path → target as written
+    listed_at: Mapped[datetime]
