@@ -201,6 +201,42 @@ class ServiceSettings:
 
 
 @dataclass(slots=True)
+class RuntimeSettings:
+    """``[runtime]``: behavioural baselines learned from runtime events (``keelwatch runtime ingest``)."""
+
+    # A baseline learns for this long after its first event, or for ``learning_events`` events when
+    # that is set (whichever comes first), then freezes: what it has not seen is a deviation.
+    learning_period: timedelta = field(default_factory=lambda: timedelta(hours=24))
+    learning_events: int | None = None
+    # The peer grouping rule: an outbound peer counts as its address's /prefix (cloud endpoints rotate
+    # within a block), or as one of ``peer_networks`` (CIDRs, e.g. the pod and service ranges) when
+    # it falls in one; ``peer_ports = false`` ignores the port.
+    peer_ipv4_prefix: int = 24
+    peer_ipv6_prefix: int = 64
+    peer_networks: list[str] = field(default_factory=list)
+    peer_ports: bool = True
+    # A new image digest of a container starts from the previous digest's baseline (and learns again).
+    inherit_baseline: bool = False
+
+    def __post_init__(self) -> None:
+        import ipaddress
+
+        if self.learning_period <= timedelta(0):
+            raise ConfigError("runtime.learning_period: must be positive")
+        if self.learning_events is not None and self.learning_events <= 0:
+            raise ConfigError("runtime.learning_events: must be positive")
+        if not 0 <= self.peer_ipv4_prefix <= 32:
+            raise ConfigError("runtime.peer_ipv4_prefix: must be 0-32")
+        if not 0 <= self.peer_ipv6_prefix <= 128:
+            raise ConfigError("runtime.peer_ipv6_prefix: must be 0-128")
+        for i, network in enumerate(self.peer_networks):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(f"runtime.peer_networks[{i}]: not a CIDR: {network!r}") from None
+
+
+@dataclass(slots=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     feeds: list[FeedSettings] = field(default_factory=list)
@@ -208,6 +244,7 @@ class Settings:
     inventory: InventorySettings = field(default_factory=InventorySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     #: The file these settings came from; None when only defaults and the environment apply.
     source: Path | None = field(default=None, metadata={"internal": True})
 
