@@ -3,7 +3,8 @@
 Every asset is served from this package (``/static``); no CDN, no script is needed to read a page.
 Login takes an API token (any role) and keeps it in an ``HttpOnly``, ``SameSite=Strict`` cookie;
 each page checks it against the store like the API does, so revoking the token logs the
-browser out. Pages show what ``keelwatch.api.views`` returns: the same data as ``/api/v1``.
+browser out. Pages show what ``keelwatch.api.views`` and ``keelwatch.api.posture_views`` return:
+the same data as ``/api/v1`` (the fleet pages are in ``keelwatch.web.fleet``).
 """
 
 from __future__ import annotations
@@ -137,7 +138,10 @@ def overview(request: Request) -> HTMLResponse:
                    key=lambda i: ([-i["counts"][label] for label in SEVERITY_ORDER], i["name"]))[:8]
     for i in worst:
         i["bar"] = stacked(i["counts"])
-    return _render(request, "overview.html", user, data=data, bars=severity_bars(data["counts"]), worst=worst)
+    from keelwatch.web.fleet import fleet_overview
+
+    return _render(request, "overview.html", user, data=data, bars=severity_bars(data["counts"]), worst=worst,
+                   fleet=fleet_overview(request))
 
 
 @router.get("/images", response_class=HTMLResponse)
@@ -194,5 +198,8 @@ def mount(app: FastAPI, *, secure_cookies: bool = False) -> None:
     async def _login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
 
+    from keelwatch.web.fleet import router as fleet_router
+
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
+    app.include_router(fleet_router)
