@@ -172,3 +172,24 @@ def test_reports_in_every_format(store: Store, images: dict[str, Any], store_url
                           "-o", str(tmp_path / "r.pdf")], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_the_fast_path_gives_the_same_rows_as_the_fleet(store: Store, images: dict[str, Any]) -> None:
+    """posture_rows (SQL aggregates) against group_by over every finding, suppressions included."""
+    v1, v2 = images["v1"], images["v2"]
+    inventory(store, container("checkout-a", v1), container("checkout-b", v1),
+              container("search-a", v2, workload="search", owner="discovery"),
+              replace(container("api-0", "sha256:" + "0" * 64, workload="api"), digest=None,
+                      resolution_error="unresolved: 401 from registry"),
+              container("batch-0", "sha256:" + "1" * 64, workload="batch"))
+    vex.accept(store, images["scan1"].findings[0].finding.id, image=v1, until=datetime.now(UTC) + timedelta(days=1),
+               reason="test")
+    now = datetime.now(UTC)
+    for by in ("container", "workload", "namespace", "cluster", "owner", "image"):
+        with store.session(write=False) as session:
+            slow = compute.group_by(compute.fleet(session, now=now), by)
+            fast = compute.posture_rows(session, by, now=now)
+        for row in (*slow, *fast):
+            row["risk"] = pytest.approx(row["risk"], abs=0.05)
+        assert fast == slow, by
+    assert any(r["unknown_reasons"] == {"image not scanned yet": 1} for r in fast)

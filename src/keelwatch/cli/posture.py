@@ -61,17 +61,14 @@ def posture(
     """
     from keelwatch.posture import compute
 
-    with app_context(ctx).store.session(write=False) as session:
-        fleet = compute.fleet(session)
     try:
-        if top:
-            rows: Any = compute.top_exposures(fleet)
-        elif plan:
-            rows = compute.remediation_plan(fleet)
-        elif fresh:
-            rows = compute.freshness(fleet)
-        else:
-            rows = compute.group_by(fleet, by)
+        with app_context(ctx).store.session(write=False) as session:
+            if top or plan or fresh:
+                fleet = compute.fleet(session)
+                rows: Any = (compute.top_exposures(fleet) if top else compute.remediation_plan(fleet) if plan
+                             else compute.freshness(fleet))
+            else:
+                rows = compute.posture_rows(session, by)  # SQL aggregates: fast on 100,000 containers
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--by") from None
     if format is Format.json:

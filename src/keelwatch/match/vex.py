@@ -398,6 +398,29 @@ def _acceptance_applies(a: RiskAcceptanceRow, image: ImageIdentity, package: str
     return a.image == "*" or a.image in {image.digest, image.index_digest} or a.image in image.names
 
 
+def suppressions_many(session: Session, findings: dict[str, Sequence[StoredFinding]],
+                      now: datetime | None = None) -> dict[str, dict[str, Suppression]]:
+    """``suppressions`` for many images: one read of the statements and acceptances in force.
+
+    Only images holding a finding that some statement or acceptance names are looked at further,
+    so a fleet with few suppressions pays two small queries.
+    """
+    now = now or datetime.now(UTC)
+    named = set(session.execute(select(VexStatementRow.vulnerability).distinct()).scalars())
+    named |= set(session.execute(select(RiskAcceptanceRow.vulnerability).distinct().where(
+        RiskAcceptanceRow.revoked_at.is_(None), RiskAcceptanceRow.until > now)).scalars())
+    if not named:
+        return {}
+    out: dict[str, dict[str, Suppression]] = {}
+    for digest, found in findings.items():
+        if any(named.intersection((s.finding.id, *s.finding.advisory_ids, *s.finding.aliases, *s.finding.upstream))
+               for s in found):
+            quiet = suppressions(session, digest, found, now)
+            if quiet:
+                out[digest] = quiet
+    return out
+
+
 def suppressions_for(store: Store, image_digest: str, findings: Sequence[StoredFinding],
                      now: datetime | None = None) -> dict[str, Suppression]:
     with store.session(write=False) as session:

@@ -216,6 +216,18 @@ def load_findings(session: Session, image_digest: str, package_uids: Collection[
     return sorted(out.values(), key=lambda s: s.key)
 
 
+def load_findings_many(session: Session, digests: Collection[str]) -> dict[str, list[StoredFinding]]:
+    """The stored findings of many images at once (one query per chunk of digests), by digest."""
+    wanted = sorted(set(digests))
+    out: dict[str, list[StoredFinding]] = {d: [] for d in wanted}
+    for i in range(0, len(wanted), IN_CHUNK):
+        query = (select(FindingRow).where(FindingRow.image_digest.in_(wanted[i:i + IN_CHUNK]))
+                 .order_by(FindingRow.image_digest, FindingRow.key))
+        for r in session.execute(query).scalars():
+            out[r.image_digest].append(_finding_model(r))
+    return out
+
+
 def findings_with_alias(session: Session, aliases: Iterable[str]) -> dict[str, set[str]]:
     """Image digest → keys of the findings that name any of ``aliases`` (a KEV/EPSS change's CVEs)."""
     wanted = sorted(set(aliases))
