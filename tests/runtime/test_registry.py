@@ -9,7 +9,7 @@ import keelwatch.runtime as runtime_pkg
 from keelwatch.runtime import SOURCES, SOURCES_BY_NAME, get
 
 # Modules of runtime/ that are machinery, not event sources.
-NOT_SOURCES = {"base", "events", "baseline", "verify", "layerfiles"}
+NOT_SOURCES = {"base", "events", "baseline", "verify", "layerfiles", "ingest", "inuse"}
 
 
 def test_every_source_module_is_registered_under_its_module_name():

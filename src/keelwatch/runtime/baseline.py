@@ -9,8 +9,9 @@ deviation per workload, kind and detail, not one per event). A user can accept a
 item joins the baseline. A new image digest starts a new baseline, or, when
 ``inherit_previous_digest`` is set, one seeded with the previous digest's content.
 
-Settings come in as ``BaselinePolicy`` (``[runtime]`` in the configuration will fill it);
-persistence in the store comes later: ``BaselineEngine.to_json`` / ``from_json`` carry the state.
+Settings come in as ``BaselinePolicy`` (``keelwatch.runtime.ingest.policy_of`` fills it from
+``[runtime]``); ``keelwatch.runtime.ingest`` persists the state in the store, one baseline at a
+time, through ``Baseline.to_json`` / ``from_json``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ EXEC_FROM_WRITABLE_PATH = "exec_from_writable_path"
 NEW_PEER = "new_peer"
 NEW_LISTENER = "new_listener"
 UNEXPECTED_WRITE = "unexpected_write"
-DEVIATION_KINDS = (NEW_EXEC, NEW_EXEC_PAIR, EXEC_FROM_WRITABLE_PATH, NEW_PEER, NEW_LISTENER, UNEXPECTED_WRITE)
+DRIFT = "drift"  # code run or loaded that is not in the image (found by the runtime SBOM check, not here)
+DEVIATION_KINDS = (NEW_EXEC, NEW_EXEC_PAIR, EXEC_FROM_WRITABLE_PATH, NEW_PEER, NEW_LISTENER, UNEXPECTED_WRITE, DRIFT)
 SEVERITIES = ("low", "medium", "high", "critical")
 
 # Programs whose first appearance in a container is the classic sign of hands on the keyboard.
@@ -160,6 +162,7 @@ class Baseline:
     peers: set[tuple[str, str, int]] = field(default_factory=set)  # (protocol, group, port)
     listeners: set[tuple[str, int]] = field(default_factory=set)  # (protocol, port)
     write_dirs: set[str] = field(default_factory=set)
+    accepted_paths: set[str] = field(default_factory=set)  # drift a user accepted (a plugin from a volume)
     dropped_items: int = 0
     dropped_deviations: int = 0
 
@@ -171,7 +174,7 @@ class Baseline:
             "events_seen": self.events_seen, "inherited_from": self.inherited_from,
             "execs": sorted(self.execs), "exec_pairs": sorted(list(p) for p in self.exec_pairs),
             "peers": sorted(list(p) for p in self.peers), "listeners": sorted(list(p) for p in self.listeners),
-            "write_dirs": sorted(self.write_dirs),
+            "write_dirs": sorted(self.write_dirs), "accepted_paths": sorted(self.accepted_paths),
             "dropped_items": self.dropped_items, "dropped_deviations": self.dropped_deviations,
         }
 
@@ -185,7 +188,7 @@ class Baseline:
             events_seen=data["events_seen"], inherited_from=data.get("inherited_from", ""),
             execs=set(data["execs"]), exec_pairs={(a, b) for a, b in data["exec_pairs"]},
             peers={(p, g, int(n)) for p, g, n in data["peers"]}, listeners={(p, int(n)) for p, n in data["listeners"]},
-            write_dirs=set(data["write_dirs"]),
+            write_dirs=set(data["write_dirs"]), accepted_paths=set(data.get("accepted_paths", ())),
             dropped_items=data.get("dropped_items", 0), dropped_deviations=data.get("dropped_deviations", 0),
         )
 
@@ -329,7 +332,22 @@ class BaselineEngine:
             baseline.listeners.add((rest[0], int(rest[1])))
         elif what == "write_dir":
             baseline.write_dirs.add(rest[0])
+        elif what == "path":
+            baseline.accepted_paths.add(rest[0])
         return deviation
+
+    def flag(self, event: RuntimeEvent, key: BaselineKey, kind: str, severity: str, detail: str,
+             item: tuple[Any, ...]) -> Deviation | None:
+        """Record a deviation found outside the engine (drift); None when it repeats or was accepted.
+
+        ``item`` ``("path", PATH)`` is skipped when the baseline accepted that path.
+        """
+        baseline = self.baselines.get(key)
+        if baseline is None:
+            baseline = self._start(key, event.time)
+        if item[0] == "path" and item[1] in baseline.accepted_paths:
+            return None
+        return self._record(baseline, event, kind, severity, detail, item)
 
     def freeze(self, key: BaselineKey, at: datetime) -> None:
         baseline = self.baselines[key]
@@ -370,6 +388,7 @@ class BaselineEngine:
                                    inherited_from=source.key.image_digest, execs=set(source.execs),
                                    exec_pairs=set(source.exec_pairs), peers=set(source.peers),
                                    listeners=set(source.listeners), write_dirs=set(source.write_dirs),
+                                   accepted_paths=set(source.accepted_paths),
                                    dropped_items=0, dropped_deviations=0)
         self.baselines[key] = baseline
         return baseline
