@@ -1,4 +1,7 @@
-"""``keelwatch agent`` and ``keelwatch runtime ingest``, on a local Typer app built with ``register``."""
+"""``keelwatch agent`` and ``keelwatch runtime ingest --dry-run``, on a local Typer app built with ``register``.
+
+The commands that store (ingest, baselines, deviations, accept, verify) are tested in test_ingest.py.
+"""
 
 import json
 import os
@@ -35,7 +38,7 @@ def test_sensor_choices_are_the_registry():
 
 
 def test_ingest_falco_file():
-    result = run("runtime", "ingest", "--sensor", "falco", str(DATA / "falco.jsonl"))
+    result = run("runtime", "ingest", "--sensor", "falco", "--dry-run", str(DATA / "falco.jsonl"))
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["kind"] for e in events] == ["exec", "connect", "write", "open", "listen", "exec", "exec"]
@@ -45,14 +48,14 @@ def test_ingest_falco_file():
 
 def test_ingest_tetragon_from_stdin_with_malformed_lines():
     text = (DATA / "tetragon-malformed.jsonl").read_text()
-    result = run("runtime", "ingest", "--sensor", "tetragon", "-", input=text)
+    result = run("runtime", "ingest", "--sensor", "tetragon", "--dry-run", "-", input=text)
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) == 1
     assert "6 malformed line(s) skipped" in result.stderr and "line 2: no time" in result.stderr
 
 
 def test_ingest_missing_file_and_unknown_sensor():
-    missing = run("runtime", "ingest", "--sensor", "falco", "/nonexistent/events.json")
+    missing = run("runtime", "ingest", "--sensor", "falco", "--dry-run", "/nonexistent/events.json")
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
     assert run("runtime", "ingest", "--sensor", "sysdig", "-", input="").exit_code == 2
 
@@ -80,7 +83,7 @@ def test_agent_once_on_a_proc_tree(tmp_path):
     assert all(e["container_id"] == CONTAINERD_ID and e["node"] == "n1" for e in java)
     assert "2 process reading(s)" in result.stderr
     # What the agent wrote, ingest reads back unchanged.
-    again = run("runtime", "ingest", "--sensor", "agent", str(out))
+    again = run("runtime", "ingest", "--sensor", "agent", "--dry-run", str(out))
     assert [json.loads(line) for line in again.stdout.splitlines()] == events
 
 
