@@ -198,6 +198,8 @@ class ServiceSettings:
     snapshot_interval: timedelta = field(default_factory=lambda: timedelta(hours=24))  # posture history
     digest_interval: timedelta = field(default_factory=lambda: timedelta(hours=24))  # Medium/Low digest
     scans_per_turn: int = 20  # most new digests one turn of the scan queue pulls
+    lease_ttl: timedelta = field(default_factory=lambda: timedelta(seconds=30))  # a dead holder's lease outlives it
+    roles: list[str] = field(default_factory=lambda: ["all"])  # what `keelwatch worker` runs without --role
 
 
 @dataclass(slots=True)

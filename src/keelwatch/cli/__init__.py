@@ -11,7 +11,7 @@ import sys
 import typer
 
 from keelwatch import __version__
-from keelwatch.cli import alerts, db, demo, images, inventory, posture, runtime, sbom, scan, serve, vex
+from keelwatch.cli import alerts, db, demo, images, inventory, posture, runtime, sbom, scan, serve, vex, worker
 from keelwatch.cli.context import AppContext, setup_logging, stderr
 from keelwatch.errors import KeelwatchError
 
@@ -62,6 +62,7 @@ alerts.register(app)
 inventory.register(app)
 posture.register(app)
 serve.register(app)
+worker.register(app)
 runtime.register(app)
 
 
