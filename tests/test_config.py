@@ -176,8 +176,8 @@ def test_database_url_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     ('[scan]\nplatform = "linux/arm64/v8/extra"', r"k\.toml: scan\.platform: not a platform"),
     ('[scan]\nmax_layer = 1', r"k\.toml: scan\.max_layer: unknown key \(known keys here: insecure_registries, "
                                r"max_file_bytes, max_layer_bytes, platform\)"),
-    ('[bogus]\nchannel = "x"', r"k\.toml: bogus: unknown key \(known keys here: alerts, feeds, inventory, scan, "
-                               r"store\)"),
+    ('[bogus]\nchannel = "x"', r"k\.toml: bogus: unknown key \(known keys here: alerts, feeds, inventory, "
+                               r"(runtime, )?scan, service, store\)"),
     ('[alerts]\nchannel = "x"', r"k\.toml: alerts\.channel: unknown key \(known keys here: alert_not_running, "),
     ('[alerts.policy.critical]\nnotify = "page"', r"alerts\.policy\.critical\.notify: unknown value 'page' "
                                                    r"\(one of: immediate, digest, none\)"),
