@@ -1,5 +1,6 @@
 """The API against its own published spec: schemathesis generates requests for every GET operation
-of ``/openapi.json`` (with a valid viewer token, on a world with a running fleet and alerts) and checks every response against the spec —
+of ``/openapi.json`` (with a valid viewer token, on a world with a running fleet and alerts) and
+checks every response against the spec —
 status codes, content types, headers and bodies — and that no request makes a server error.
 
 One check is left out: ``positive_data_acceptance`` (a schema-valid request must get 2xx). An

@@ -68,9 +68,9 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
                    for e in exc.errors()]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        first: dict[str, Any] = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
-        return error_response(422, "invalid_request", f"{where}: {first['msg']}" if where else first["msg"],
+        return error_response(422, "invalid_request", f"{where}: {first['msg']}" if where else str(first["msg"]),
                               details=details)
 
     @app.exception_handler(StoreError)

@@ -91,7 +91,7 @@ def vulnerability(store: Store, vuln_id: str, *, now: datetime | None = None) ->
         advisory = kb.get_advisory(session, vuln_id)
         summaries = {s.manifest_digest: s for s in stored_catalog.list_images(session)} if by_image else {}
         live = [c for c in stored_inventory.list_containers(session) if c.values.digest in by_image] if by_image else []
-        images = []
+        images: list[dict[str, Any]] = []
         for digest in sorted(by_image):
             found = stored_findings.load_findings(session, digest, (), keys=by_image[digest])
             suppressed = suppressions(session, digest, found, now)
@@ -129,7 +129,8 @@ def running(live: Sequence[StoredContainer], suppressed_on: set[str]) -> dict[st
     Containers on an image where every finding of it is suppressed are listed with ``suppressed``
     and count in neither ``affected_containers`` nor ``owners``.
     """
-    containers, workloads = [], {}
+    containers: list[dict[str, Any]] = []
+    workloads: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for c in live:
         v = c.values
         quiet = v.digest in suppressed_on

@@ -69,7 +69,7 @@ def trend_chart(points: list[dict[str, Any]], *, today: date, days: int = TREND_
         if day < start or day > today:
             continue
         x = left + (day - start).days * step
-        y = 6 + plot_h
+        y = 6.0 + plot_h
         segments = []
         for label in reversed(SEVERITY_ORDER):  # critical on top
             n = int(p["counts"].get(label, 0))
