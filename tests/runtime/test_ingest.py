@@ -328,3 +328,27 @@ def test_cli_ingest_baselines_deviations_accept_verify(store: Store, world: dict
     assert cli(store, settings, "runtime", "verify").exit_code == 0
     assert cli(store, settings, "runtime", "deviations").exit_code == 0
     assert cli(store, settings, "runtime", "baselines").exit_code == 0
+
+
+def test_a_clock_running_ahead_does_not_end_learning_early(store: Store, world: dict[str, Any]) -> None:
+    now = datetime.now(UTC)
+    ahead = [RuntimeEvent(time=now + timedelta(days=2), sensor="falco", kind="exec", container_id=FALCO_ID,
+                          namespace="default", pod="xwing", container_name="spaceship", executable="/usr/bin/openssl")]
+    ingestor = Ingestor(store, world["settings"], clock=lambda: now)
+    assert ingestor.ingest(learning(now - timedelta(minutes=5))).deviations_opened == 0
+    report = ingestor.ingest(ahead)
+    assert report.clock_skewed == 1 and report.deviations_opened == 0  # still learning: openssl is learned
+    with store.session(write=False) as session:
+        (baseline,) = stored.list_baselines(session)
+    assert baseline.phase == "learning" and "/usr/bin/openssl" in baseline.state["execs"]
+
+
+def test_the_alert_policy_can_silence_runtime_alerts(store: Store, world: dict[str, Any]) -> None:
+    from keelwatch.config import AlertOverride
+
+    settings = world["settings"]
+    settings.alerts.overrides = [AlertOverride(environment="prod", notify="none")]
+    Ingestor(store, settings).ingest(learning(datetime(2024, 5, 2, 8, 0, tzinfo=UTC)))
+    report = Ingestor(store, settings).ingest(sample("falco.jsonl"))
+    assert report.deviations_opened == 7 and report.alerts_queued == 0
+    assert delivered(store, world) == []

@@ -26,8 +26,8 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -57,7 +57,11 @@ MAX_UNATTRIBUTED = 100_000  # kept for later attribution; beyond, the oldest are
 MAX_OBSERVED_PATHS = 20_000  # per container
 MAX_LEARNED_IDS = 100_000  # container ids tied to a pod's container by an earlier event
 MAX_INDEXES = 32  # images whose owner index is kept in memory
+MAX_DRIFT_MEMO = 100_000  # (digest, path) → drift answers remembered
 MAX_DETAILS_IN_ALERT = 50
+# An event stamped later than this past the ingesting clock is taken as seen now: a node whose
+# clock runs ahead must not end a baseline's learning period early.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 ALERT_EVENT = "runtime_deviation"
 HOST_IDS = frozenset({"", "host"})
 
@@ -85,6 +89,7 @@ class IngestReport:
     deviations_repeated: int = 0
     alerts_queued: int = 0
     observations_dropped: int = 0
+    clock_skewed: int = 0  # events stamped in the future, taken as seen at ingest time
     baselines: set[BaselineKey] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, int]:
@@ -93,7 +98,7 @@ class IngestReport:
                 "attributed_later": self.attributed_later, "still_unattributed": self.still_unattributed,
                 "baselines": len(self.baselines), "deviations_opened": self.deviations_opened,
                 "deviations_repeated": self.deviations_repeated, "alerts_queued": self.alerts_queued,
-                "observations_dropped": self.observations_dropped}
+                "observations_dropped": self.observations_dropped, "clock_skewed": self.clock_skewed}
 
 
 # --- attribution ------------------------------------------------------------------------------------------
@@ -227,7 +232,7 @@ class ImageIndex:
             return memo
         index = self.index(session, digest)
         drift = bool(index is not None and verify_with([path], index).drift)
-        if len(self._drift) < 1_000_000:
+        if len(self._drift) < MAX_DRIFT_MEMO:
             self._drift[(digest, path)] = drift
         return drift
 
@@ -345,7 +350,13 @@ class Ingestor:
         if not attributed:
             return
         now = self.clock()
-        keyed = [(event, target, key_for(event, target)) for event, target in attributed]
+        latest = now + MAX_CLOCK_SKEW
+        keyed = []
+        for event, target in attributed:
+            if event.time > latest:
+                event = replace(event, time=now)
+                report.clock_skewed += 1
+            keyed.append((event, target, key_for(event, target)))
         keys = {key for _, _, key in keyed}
         lineages = {key.lineage for key in keys}
         engine = BaselineEngine.from_json({
@@ -406,7 +417,8 @@ def queue_alerts(session: Session, settings: AlertSettings, attributor: Attribut
                  keys: Iterable[stored.Key], now: datetime) -> int:
     """Queue the not yet alerted deviations of these baselines: one message per (workload, kind) and channel."""
     from keelwatch.alerts.engine import channel_takes
-    from keelwatch.store.alerts import add_outbox
+    from keelwatch.alerts.policy import decide
+    from keelwatch.store.alerts import RunningContainer, add_outbox
 
     pending = stored.unalerted(session, list(keys))
     if not pending:
@@ -416,8 +428,13 @@ def queue_alerts(session: Session, settings: AlertSettings, attributor: Attribut
         groups.setdefault((row.cluster, row.namespace, row.workload, row.kind), []).append(row)
     messages: list[dict[str, Any]] = []
     for (cluster, namespace, workload, kind), rows in sorted(groups.items()):
-        body = alert_body(cluster, namespace, workload, kind, rows, attributor.containers_of(cluster, namespace,
-                                                                                          workload), now)
+        containers = attributor.containers_of(cluster, namespace, workload)
+        body = alert_body(cluster, namespace, workload, kind, rows, containers, now)
+        # The alert policy's overrides apply (``notify = "none"`` silences, e.g., dev); a deviation is
+        # an incident, so "digest" is sent now like "immediate".
+        running = [RunningContainer(**c.as_dict()) for c in containers]
+        if decide(settings, body["severity"], False, running).notify == "none":
+            continue
         for channel in settings.channels:
             if not channel_takes(channel, body):
                 continue
