@@ -111,3 +111,34 @@ def test_processes_opening_one_new_database_together_migrate_it_once(empty_url: 
 def test_the_head_constant_is_the_newest_migration() -> None:
     # Opening a store compares the database with HEAD and loads Alembic only when they differ.
     assert head_revision() == HEAD, "a migration was added: set HEAD in keelwatch/store/migrate.py to its revision"
+
+
+def test_0012_fills_each_scanned_images_risk_from_its_findings(empty_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from keelwatch.model import Finding, Package
+    from keelwatch.risk import finding_risk
+    from keelwatch.store import findings as stored
+    from keelwatch.store.findings import StoredFinding, finding_key, finding_row
+
+    now = datetime.now(UTC)
+    digest = "sha256:" + "a" * 64
+    package = Package(ecosystem="PyPI", name="requests", version="2.25.1", kind="lang")
+    made = [Finding(id=f"PYSEC-{n}", package=package, installed_version="2.25.1", severity=sev, kev=kev, epss=epss,
+                    fix_available=fix)
+            for n, (sev, kev, epss, fix) in enumerate([("critical", True, 0.5, True), ("low", False, None, False),
+                                                       ("unknown", False, 0.05, True)])]
+    with Store.open(empty_url) as store:
+        with store.session() as session:
+            session.execute(stored.FINDINGS.insert(), [finding_row(StoredFinding(
+                finding_key(digest, f.id, package.id), digest, f, now, now, now)) for f in made])
+            stored.refresh_counts(session, [digest], sync=None, now=now)
+        expected = sum(finding_risk(f.severity, f.kev, f.epss, f.fix_available) for f in made)
+        with store.session(write=False) as session:
+            assert stored.image_scan(session, digest).risk == pytest.approx(expected)  # type: ignore[union-attr]
+        with store.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0011")
+        assert store.migrate() is True  # the upgrade recomputes from the findings
+        with store.session(write=False) as session:
+            scan = stored.image_scan(session, digest)
+        assert scan is not None and scan.risk == pytest.approx(expected) and scan.epss_over == 1

@@ -25,24 +25,19 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from keelwatch.match.vex import suppressions_many
+from keelwatch.risk import EPSS_THRESHOLD, WEIGHT, finding_risk
 from keelwatch.store import advisories as kb
 from keelwatch.store import findings as stored_findings
 from keelwatch.store import inventory as stored_inventory
 from keelwatch.store.findings import StoredFinding
 
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
-WEIGHT = {"critical": 10.0, "high": 5.0, "medium": 2.0, "low": 0.5, "unknown": 3.0}
-EPSS_THRESHOLD = 0.1
 GROUPINGS = ("container", "workload", "namespace", "cluster", "environment", "owner", "team", "image")
 
 
 def risk(findings: Iterable[StoredFinding]) -> float:
-    total = 0.0
-    for s in findings:
-        f = s.finding
-        total += (WEIGHT.get(f.severity, 3.0) * (3.0 if f.kev else 1.0) * (1.0 + 4.0 * (f.epss or 0.0))
-                  * (1.25 if f.fix_available else 1.0))
-    return round(total, 2)
+    return round(sum(finding_risk(s.finding.severity, s.finding.kev, s.finding.epss, s.finding.fix_available)
+                     for s in findings), 2)
 
 
 @dataclass(slots=True)
@@ -320,37 +315,46 @@ def image_aggregates(session: Session, *, epss_threshold: float = EPSS_THRESHOLD
     """
     from sqlalchemy import case, func, select
 
-    from keelwatch.store.findings import FINDINGS, SCANS
+    from keelwatch.store.findings import FINDINGS, SCANS, risk_sql
 
-    f = FINDINGS.c
-    weight = case(*((f.severity == label, w) for label, w in WEIGHT.items() if label != "unknown"), else_=3.0)
-    risk_expr = (weight * case((f.kev, 3.0), else_=1.0) * (1.0 + 4.0 * func.coalesce(f.epss, 0.0))
-                 * case((f.fix_available, 1.25), else_=1.0))
-    rows = session.execute(select(f.image_digest, f.severity, func.count(), func.sum(case((f.kev, 1), else_=0)),
-                                  func.sum(case((f.fix_available, 1), else_=0)),
-                                  func.sum(case((func.coalesce(f.epss, 0.0) >= epss_threshold, 1), else_=0)),
-                                  func.sum(risk_expr)).group_by(f.image_digest, f.severity))
     out: dict[str, ImageAggregate] = {}
-    for digest, scanned_at in session.execute(select(SCANS.c.image_digest, SCANS.c.scanned_at)):
-        out[digest] = ImageAggregate(dict.fromkeys(SEVERITIES, 0), 0, 0, 0, 0, 0.0, scanned_at)
-    for digest, severity, n, kev, fixable, epss_over, risk_sum in rows:
-        agg = out.get(digest)
-        if agg is None:
-            continue
-        agg.counts[severity if severity in agg.counts else "unknown"] += n
-        agg.total += n
-        agg.kev += int(kev or 0)
-        agg.fixable += int(fixable or 0)
-        agg.epss_over += int(epss_over or 0)
-        agg.risk += float(risk_sum or 0.0)
+    if epss_threshold == EPSS_THRESHOLD:
+        # The sums kept current in image_scans by every write of an image's findings.
+        sc = SCANS.c
+        for r in session.execute(select(sc.image_digest, sc.scanned_at, sc.critical, sc.high, sc.medium, sc.low,
+                                        sc.unknown, sc.total, sc.kev, sc.fixable, sc.epss_over, sc.risk)):
+            out[r.image_digest] = ImageAggregate(
+                {label: getattr(r, label) for label in SEVERITIES}, r.total, r.kev, r.fixable, r.epss_over,
+                float(r.risk), r.scanned_at)
+    else:
+        f = FINDINGS.c
+        rows = session.execute(
+            select(f.image_digest, f.severity, func.count(), func.sum(case((f.kev, 1), else_=0)),
+                   func.sum(case((f.fix_available, 1), else_=0)),
+                   func.sum(case((func.coalesce(f.epss, 0.0) >= epss_threshold, 1), else_=0)),
+                   func.sum(risk_sql())).group_by(f.image_digest, f.severity))
+        for digest, scanned_at in session.execute(select(SCANS.c.image_digest, SCANS.c.scanned_at)):
+            out[digest] = ImageAggregate(dict.fromkeys(SEVERITIES, 0), 0, 0, 0, 0, 0.0, scanned_at)
+        for digest, severity, n, kev, fixable, epss_over, risk_sum in rows:
+            agg = out.get(digest)
+            if agg is None:
+                continue
+            agg.counts[severity if severity in agg.counts else "unknown"] += n
+            agg.total += n
+            agg.kev += int(kev or 0)
+            agg.fixable += int(fixable or 0)
+            agg.epss_over += int(epss_over or 0)
+            agg.risk += float(risk_sum or 0.0)
     _apply_suppressions(session, out, epss_threshold, now or datetime.now(UTC))
     for agg in out.values():
         agg.risk = round(agg.risk, 2)
     return out
 
 
-def _apply_suppressions(session: Session, aggregates: dict[str, ImageAggregate], epss_threshold: float,
-                        now: datetime) -> None:
+def _suppression_deltas(session: Session, epss_threshold: float, now: datetime,
+                        among: Iterable[str] | None = None) -> dict[str, ImageAggregate]:
+    """Per image, what its suppressed findings contribute (to subtract): only images that hold a
+    finding some VEX statement or acceptance in force names are read."""
     from sqlalchemy import select
 
     from keelwatch.match.vex import suppressions
@@ -360,20 +364,42 @@ def _apply_suppressions(session: Session, aggregates: dict[str, ImageAggregate],
     named |= set(session.execute(select(RiskAcceptanceRow.vulnerability).distinct().where(
         RiskAcceptanceRow.revoked_at.is_(None), RiskAcceptanceRow.until > now)).scalars())
     if not named:
-        return
-    touched = stored_findings.findings_with_alias(session, named)
-    for digest, found in stored_findings.load_findings_many(session, [d for d in touched if d in aggregates]).items():
+        return {}
+    touched = set(stored_findings.findings_with_alias(session, named))
+    if among is not None:
+        touched &= set(among)
+    out: dict[str, ImageAggregate] = {}
+    for digest, found in stored_findings.load_findings_many(session, touched).items():
         quiet = suppressions(session, digest, found, now)
-        agg = aggregates[digest]
+        d = ImageAggregate(dict.fromkeys(SEVERITIES, 0), 0, 0, 0, 0, 0.0, None)
         for s in found:
             if s.key in quiet:
                 f = s.finding
-                agg.counts[f.severity if f.severity in agg.counts else "unknown"] -= 1
-                agg.total -= 1
-                agg.kev -= int(f.kev)
-                agg.fixable -= int(f.fix_available)
-                agg.epss_over -= int((f.epss or 0.0) >= epss_threshold)
-                agg.risk -= risk([s])
+                d.counts[f.severity if f.severity in d.counts else "unknown"] += 1
+                d.total += 1
+                d.kev += int(f.kev)
+                d.fixable += int(f.fix_available)
+                d.epss_over += int((f.epss or 0.0) >= epss_threshold)
+                d.risk += finding_risk(f.severity, f.kev, f.epss, f.fix_available)
+        if d.total:
+            out[digest] = d
+    return out
+
+
+def _subtract(agg: ImageAggregate, d: ImageAggregate) -> None:
+    for label, n in d.counts.items():
+        agg.counts[label] -= n
+    agg.total -= d.total
+    agg.kev -= d.kev
+    agg.fixable -= d.fixable
+    agg.epss_over -= d.epss_over
+    agg.risk -= d.risk
+
+
+def _apply_suppressions(session: Session, aggregates: dict[str, ImageAggregate], epss_threshold: float,
+                        now: datetime) -> None:
+    for digest, d in _suppression_deltas(session, epss_threshold, now, aggregates).items():
+        _subtract(aggregates[digest], d)
 
 
 _COLUMNS = {
@@ -392,12 +418,11 @@ def posture_rows(session: Session, by: str, *, epss_threshold: float = EPSS_THRE
     each group adds up the aggregates of its distinct digests (findings are per digest, so the
     distinct findings of a group are the union of its images').
     """
-    from sqlalchemy import func, select
+    from sqlalchemy import func
 
     from keelwatch.store.inventory import CONTAINERS
 
     now = now or datetime.now(UTC)
-    aggregates = image_aggregates(session, epss_threshold=epss_threshold, now=now)
     c = CONTAINERS.c
     if by == "image":
         keys: tuple[str, ...] = ("image", "digest")
@@ -409,6 +434,23 @@ def posture_rows(session: Session, by: str, *, epss_threshold: float = EPSS_THRE
         key_columns = [c[k] for k in keys]
     else:
         raise ValueError(f"unknown grouping {by!r} (one of: {', '.join(GROUPINGS)}, label:KEY)")
+    if by != "container" and epss_threshold == EPSS_THRESHOLD:
+        rows = _rows_in_sql(session, keys, key_columns, epss_threshold, now)
+    else:
+        rows = _rows_in_python(session, keys, key_columns, epss_threshold, now)
+    rows.sort(key=lambda r: (-r["risk"], -r["counts"]["critical"], [str(r[k]) for k in keys]))
+    return rows
+
+
+def _rows_in_python(session: Session, keys: tuple[str, ...], key_columns: list[Any], epss_threshold: float,
+                    now: datetime) -> list[dict[str, Any]]:
+    """Container groups × digests from SQL, summed here over ``image_aggregates``."""
+    from sqlalchemy import func, select
+
+    from keelwatch.store.inventory import CONTAINERS
+
+    c = CONTAINERS.c
+    aggregates = image_aggregates(session, epss_threshold=epss_threshold, now=now)
     query = (select(*key_columns, c.digest, c.resolution_error, func.count())
              .where(c.ended_at.is_(None)).group_by(*key_columns, c.digest, c.resolution_error))
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -438,5 +480,64 @@ def posture_rows(session: Session, by: str, *, epss_threshold: float = EPSS_THRE
             "unknown_reasons": g["reasons"], "oldest_scan": oldest.isoformat() if oldest else None,
             "scan_age_seconds": int((now - oldest).total_seconds()) if oldest else None,
         })
-    rows.sort(key=lambda r: (-r["risk"], -r["counts"]["critical"], [str(r[k]) for k in keys]))
+    return rows
+
+
+def _rows_in_sql(session: Session, keys: tuple[str, ...], key_columns: list[Any], epss_threshold: float,
+                 now: datetime) -> list[dict[str, Any]]:
+    """The whole roll-up in three grouped queries: containers and unknown posture per group, the
+    distinct images' stored sums per group (image_scans), and the few suppressed findings subtracted."""
+    from sqlalchemy import and_, case, distinct, func, select
+
+    from keelwatch.store.findings import SCANS
+    from keelwatch.store.inventory import CONTAINERS
+
+    c, sc = CONTAINERS.c, SCANS.c
+    live = c.ended_at.is_(None)
+    scanned = select(sc.image_digest).where(sc.image_digest == c.digest).exists()
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in session.execute(select(*key_columns, func.count()).where(live).group_by(*key_columns)):
+        groups[tuple(row[:-1])] = {"containers": row[-1], "unknown": 0, "reasons": {}, "images": 0,
+                                   "sums": ImageAggregate(dict.fromkeys(SEVERITIES, 0), 0, 0, 0, 0, 0.0, None)}
+    reason = case((c.digest.is_(None), func.coalesce(c.resolution_error, "digest unknown")),
+                  else_="image not scanned yet")
+    for row in session.execute(select(*key_columns, reason, func.count())
+                               .where(live, (c.digest.is_(None)) | ~scanned).group_by(*key_columns, reason)):
+        g = groups[tuple(row[:-2])]
+        g["unknown"] += row[-1]
+        g["reasons"][row[-2]] = g["reasons"].get(row[-2], 0) + row[-1]
+    pairs = select(*(col.label(f"k{i}") for i, col in enumerate(key_columns)), c.digest.label("digest")) \
+        .where(live, c.digest.is_not(None)).distinct().subquery()
+    pk = [pairs.c[f"k{i}"] for i in range(len(key_columns))]
+    sums = select(*pk, func.count(distinct(pairs.c.digest)), *(func.sum(sc[label]) for label in SEVERITIES),
+                  func.sum(sc.total), func.sum(sc.kev), func.sum(sc.fixable), func.sum(sc.epss_over),
+                  func.sum(sc.risk), func.min(sc.scanned_at)) \
+        .select_from(pairs.join(SCANS, and_(sc.image_digest == pairs.c.digest))).group_by(*pk)
+    n = len(key_columns)
+    for row in session.execute(sums):
+        g = groups[tuple(row[:n])]
+        values = row[n:]
+        g["images"] = values[0]
+        agg = g["sums"]
+        for i, label in enumerate(SEVERITIES):
+            agg.counts[label] = int(values[1 + i] or 0)
+        agg.total, agg.kev, agg.fixable, agg.epss_over = (int(v or 0) for v in values[6:10])
+        agg.risk, agg.scanned_at = float(values[10] or 0.0), values[11]
+    deltas = _suppression_deltas(session, epss_threshold, now)
+    if deltas:
+        for row in session.execute(select(*key_columns, c.digest).distinct()
+                                   .where(live, c.digest.in_(sorted(deltas)))):
+            _subtract(groups[tuple(row[:-1])]["sums"], deltas[row[-1]])
+    rows = []
+    for key, g in groups.items():
+        agg, oldest = g["sums"], g["sums"].scanned_at
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        rows.append({
+            **dict(zip(keys, key, strict=True)), "containers": g["containers"], "images": g["images"],
+            "counts": agg.counts, "total": agg.total, "kev": agg.kev, "fixable": agg.fixable,
+            "epss_over_threshold": agg.epss_over, "risk": round(agg.risk, 2), "unknown_posture": g["unknown"],
+            "unknown_reasons": g["reasons"], "oldest_scan": oldest.isoformat() if oldest else None,
+            "scan_age_seconds": int((now - oldest).total_seconds()) if oldest else None,
+        })
     return rows

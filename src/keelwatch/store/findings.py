@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from keelwatch.model import AffectedRange, Finding, MatchDetail, Package, Unknown
 from keelwatch.names import ecosystem_family
+from keelwatch.risk import EPSS_THRESHOLD, WEIGHT
 from keelwatch.store.catalog import ImagePackage, _insert
 from keelwatch.store.tables import (
     FindingAliasRow,
@@ -99,6 +100,8 @@ class ImageScan:
     fixable: int
     unknowns: int
     no_data: tuple[str, ...]
+    epss_over: int = 0  # findings with EPSS ≥ keelwatch.risk.EPSS_THRESHOLD
+    risk: float = 0.0  # the sum of keelwatch.risk.finding_risk over its findings
 
 
 @dataclass(slots=True)
@@ -267,7 +270,7 @@ def image_scans(session: Session, digests: Collection[str] | None = None) -> dic
 def _scan_model(r: ImageScanRow) -> ImageScan:
     return ImageScan(image_digest=r.image_digest, scanned_at=r.scanned_at, sync=r.sync,
                      counts={s: getattr(r, s) for s in SEVERITIES}, total=r.total, kev=r.kev, fixable=r.fixable,
-                     unknowns=r.unknowns, no_data=tuple(r.no_data))
+                     unknowns=r.unknowns, no_data=tuple(r.no_data), epss_over=r.epss_over, risk=r.risk)
 
 
 def finding_events(session: Session, since: int | datetime | None = None, *,
@@ -442,6 +445,15 @@ def _replace_unknowns(session: Session, write: ImageWrite) -> None:
         session.execute(insert(UNKNOWNS), rows)
 
 
+def risk_sql() -> Any:
+    """``keelwatch.risk.finding_risk`` of a findings row, as SQL (summed per image in ``image_scans``)."""
+    f = FINDINGS.c
+    weight = case(*((f.severity == label, w) for label, w in WEIGHT.items() if label != "unknown"),
+                  else_=WEIGHT["unknown"])
+    return (weight * case((f.kev, 3.0), else_=1.0) * (1.0 + 4.0 * func.coalesce(f.epss, 0.0))
+            * case((f.fix_available, 1.25), else_=1.0))
+
+
 def refresh_counts(session: Session, digests: Collection[str], *, sync: int | None, now: datetime,
                    no_data: dict[str, Sequence[str] | None] | None = None) -> None:
     """Recount the images' findings by severity into ``image_scans`` (one grouped query)."""
@@ -450,17 +462,21 @@ def refresh_counts(session: Session, digests: Collection[str], *, sync: int | No
     no_data = no_data or {}
     for i in range(0, len(wanted), IN_CHUNK):
         chunk = wanted[i:i + IN_CHUNK]
-        counts = {d: {s: 0 for s in (*SEVERITIES, "total", "kev", "fixable")} for d in chunk}
+        counts: dict[str, dict[str, Any]] = {
+            d: {**{s: 0 for s in (*SEVERITIES, "total", "kev", "fixable", "epss_over")}, "risk": 0.0} for d in chunk}
         rows = session.execute(
             select(f.image_digest, f.severity, func.count(), func.sum(case((f.kev, 1), else_=0)),
-                   func.sum(case((f.fix_available, 1), else_=0)))
+                   func.sum(case((f.fix_available, 1), else_=0)),
+                   func.sum(case((func.coalesce(f.epss, 0.0) >= EPSS_THRESHOLD, 1), else_=0)), func.sum(risk_sql()))
             .where(f.image_digest.in_(chunk)).group_by(f.image_digest, f.severity))
-        for digest, severity, n, kev, fixable in rows:
+        for digest, severity, n, kev, fixable, epss_over, risk in rows:
             c = counts[digest]
             c[severity if severity in SEVERITIES else "unknown"] += n
             c["total"] += n
             c["kev"] += int(kev or 0)
             c["fixable"] += int(fixable or 0)
+            c["epss_over"] += int(epss_over or 0)
+            c["risk"] += float(risk or 0.0)
         unknowns = {digest: n for digest, n in session.execute(
             select(u.image_digest, func.count()).where(u.image_digest.in_(chunk)).group_by(u.image_digest))}
         stored = {r.image_digest: r for r in session.execute(select(SCANS).where(SCANS.c.image_digest.in_(chunk)))}

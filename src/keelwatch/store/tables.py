@@ -466,6 +466,8 @@ class ImageScanRow(Base):
     total: Mapped[int]
     kev: Mapped[int]
     fixable: Mapped[int]
+    epss_over: Mapped[int] = mapped_column(default=0, server_default="0")  # EPSS ≥ risk.EPSS_THRESHOLD
+    risk: Mapped[float] = mapped_column(default=0.0, server_default="0")  # sum of risk.finding_risk
     unknowns: Mapped[int]  # rows in image_unknowns
     no_data: Mapped[list[Any]]  # ecosystems judged "no advisory data" at the last scan
 
