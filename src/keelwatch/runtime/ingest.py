@@ -56,6 +56,7 @@ BATCH = 5000  # events per transaction
 MAX_UNATTRIBUTED = 100_000  # kept for later attribution; beyond, the oldest are dropped
 MAX_OBSERVED_PATHS = 20_000  # per container
 MAX_LEARNED_IDS = 100_000  # container ids tied to a pod's container by an earlier event
+MAX_PREFIX_CANDIDATES = 64  # containers sharing a 12-character id prefix looked at (ids are random hex)
 MAX_INDEXES = 32  # images whose owner index is kept in memory
 MAX_DRIFT_MEMO = 100_000  # (digest, path) → drift answers remembered
 MAX_DETAILS_IN_ALERT = 50
@@ -148,18 +149,23 @@ class Attributor:
     """Inventory containers indexed the ways sensors name them."""
 
     def __init__(self, containers: Iterable[StoredContainer]):
-        self.by_id_prefix: dict[str, list[Target]] = {}
+        self.by_id: dict[str, list[Target]] = {}  # the instance as the inventory has it
+        self.by_id_prefix: dict[str, list[Target]] = {}  # its first 12 characters (Falco's short ids)
         self.by_pod: dict[tuple[str, str], list[Target]] = {}
         self.by_workload: dict[tuple[str, str, str], list[Target]] = {}
         self.learned: OrderedDict[str, Target] = OrderedDict()  # 12-char container id → target
         for c in containers:
             t = Target.of(c)
             if len(t.instance) >= 12:
+                self.by_id.setdefault(t.instance, []).append(t)
                 self.by_id_prefix.setdefault(t.instance[:12], []).append(t)
             if t.pod:
                 self.by_pod.setdefault((t.namespace, t.pod), []).append(t)
             if t.live:
                 self.by_workload.setdefault((t.cluster, t.namespace, t.workload_name), []).append(t)
+        for index in (self.by_id, self.by_id_prefix, self.by_pod):
+            for targets in index.values():
+                targets.sort(key=lambda t: not t.live)  # live containers first
 
     @classmethod
     def load(cls, session: Session) -> Attributor:
@@ -168,7 +174,10 @@ class Attributor:
     def attribute(self, event: RuntimeEvent) -> Target | None:
         cid = event.container_id
         if cid and cid not in HOST_IDS:
-            for t in _prefer_live(self.by_id_prefix.get(cid[:12], ())):
+            exact = self.by_id.get(cid)
+            if exact:
+                return exact[0]
+            for t in self.by_id_prefix.get(cid[:12], ())[:MAX_PREFIX_CANDIDATES]:
                 if t.instance.startswith(cid) or cid.startswith(t.instance):
                     return t
             learned = self.learned.get(cid[:12])
@@ -176,7 +185,7 @@ class Attributor:
                 return learned
         if not event.pod:
             return None
-        candidates = _prefer_live(self.by_pod.get((event.namespace, event.pod), ()))
+        candidates = self.by_pod.get((event.namespace, event.pod), [])
         if event.container_name:
             candidates = [t for t in candidates if t.container == event.container_name]
         else:
@@ -194,10 +203,6 @@ class Attributor:
 
     def containers_of(self, cluster: str, namespace: str, workload: str) -> list[Target]:
         return self.by_workload.get((cluster, namespace, workload), [])
-
-
-def _prefer_live(targets: Iterable[Target]) -> list[Target]:
-    return sorted(targets, key=lambda t: not t.live)
 
 
 def key_for(event: RuntimeEvent, target: Target) -> BaselineKey:
