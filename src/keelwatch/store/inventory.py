@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,10 +63,14 @@ class ContainerValues:
     problem: str | None
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+        # The fields in order, without dataclasses.asdict: its deep copy of every label and
+        # annotation dict was the sync's largest cost (bench/inventory.py: 24 s of 63 at 100k pods).
+        values = [getattr(self, name) for name in _ALL_FIELDS]
+        return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
 
 
 _VALUE_FIELDS = tuple(f.name for f in fields(ContainerValues) if f.name != "key")
+_ALL_FIELDS = tuple(f.name for f in fields(ContainerValues))
 
 
 @dataclass(frozen=True, slots=True)
