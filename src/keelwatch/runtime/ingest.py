@@ -18,7 +18,9 @@ batch per transaction:
    deviation's alert once in the alert outbox: one ``runtime_deviation`` message per (workload,
    kind) and channel per batch, routed with ``channel_takes``, its idempotency key stable for the
    deviations it carries;
-5. records the executables and libraries each container used, for ``inuse.verify_containers``.
+5. records the executables and libraries each container used, for ``inuse.verify_containers``
+   (a path is rewritten at most once per ``OBSERVATION_REFRESH`` of event time per process, so an
+   observation's ``count`` counts sightings written, not events).
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ BATCH = 5000  # events per transaction
 MAX_UNATTRIBUTED = 100_000  # kept for later attribution; beyond, the oldest are dropped
 MAX_OBSERVED_PATHS = 20_000  # per container
 MAX_LEARNED_IDS = 100_000  # container ids tied to a pod's container by an earlier event
+# A path a container was seen using is written again only when this much (event time) passed
+# since this process last wrote it: usage is a fact to record, not a stream to count exactly.
+OBSERVATION_REFRESH = timedelta(minutes=10)
+MAX_OBSERVATION_MEMO = 200_000
 MAX_PREFIX_CANDIDATES = 64  # containers sharing a 12-character id prefix looked at (ids are random hex)
 MAX_INDEXES = 32  # images whose owner index is kept in memory
 MAX_DRIFT_MEMO = 100_000  # (digest, path) → drift answers remembered
@@ -280,6 +286,7 @@ class Ingestor:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.images = ImageIndex()
         self._attributor: Attributor | None = None
+        self._written: OrderedDict[tuple[str, str], datetime] = OrderedDict()  # (container, path) → last_seen
 
     def attributor(self, session: Session, *, refresh: bool = False) -> Attributor:
         if self._attributor is None or refresh:
@@ -392,8 +399,24 @@ class Ingestor:
         stored.save_deviations(session, (d.to_json() for d in engine.open.values() if d.key in touched))
         report.alerts_queued += queue_alerts(session, self.settings.alerts, self.attributor(session),
                                              [_tuple(k) for k in touched], now)
-        report.observations_dropped += stored.record_observations(session, observations,
+        report.observations_dropped += stored.record_observations(session, self._fresh(observations),
                                                                   max_per_container=MAX_OBSERVED_PATHS)
+
+    def _fresh(self, observations: list[stored.Observation]) -> list[stored.Observation]:
+        """The observations worth writing: not written by this process within OBSERVATION_REFRESH."""
+        out: list[stored.Observation] = []
+        written = self._written
+        for o in observations:
+            pair = (o.container_key, o.path)
+            last = written.get(pair)
+            if last is not None and last - OBSERVATION_REFRESH <= o.last_seen <= last + OBSERVATION_REFRESH:
+                continue
+            written[pair] = o.last_seen
+            written.move_to_end(pair)
+            out.append(o)
+        while len(written) > MAX_OBSERVATION_MEMO:
+            written.popitem(last=False)
+        return out
 
 
 def _tuple(key: BaselineKey) -> stored.Key:
