@@ -1,8 +1,8 @@
 """``keelwatch`` for the scale-out tests: the real root options, ``serve`` and ``worker`` (until
 cli/__init__.py registers worker), plus test knobs read from the environment:
 
-- ``KEELWATCH_TEST_LEASE_TTL`` (seconds): the lease TTL, short so a takeover is seen quickly (until
-  config.py has ``[service] lease_ttl``);
+- ``KEELWATCH_TEST_LEASE_TTL`` (seconds): the default lease TTL, short so a takeover is seen quickly (the
+  tests set ``[service] lease_ttl`` in their config, which takes precedence);
 - ``KEELWATCH_TEST_SCAN_HOLD`` (seconds): after cataloging, wait this long before matching, so a
   test can kill the worker in the middle of a scan job;
 - ``KEELWATCH_TEST_CATALOG_LOG`` (a file): append ``pid manifest-digest`` for every image actually

@@ -122,7 +122,7 @@ def write_config(tmp_path: Path, store: Store, extra: str = "", *, registry: Reg
     scan = f'[scan]\ninsecure_registries = ["{registry.host}"]\n\n' if registry else ""
     config.write_text(f'[store]\nurl = "{url}"\n\n{scan}'
                       '[service]\nscan_interval = "0.5s"\ndeliver_interval = "0.2s"\ninventory_interval = "1h"\n'
-                      f'scans_per_turn = 50\n\n{extra}')
+                      f'scans_per_turn = 50\nlease_ttl = "{TTL}s"\n\n{extra}')
     return config
 
 
