@@ -293,3 +293,31 @@ def test_joining_kev_or_epss_past_the_threshold_announces_again_with_an_earlier_
         assert datetime.fromisoformat(kev_body["due"]) < kev_target.due  # 72 h from now beats 30 days
         assert updates[epss_target.advisory]["epss"] == 0.93
         assert raise_alerts(store, settings).queued == 0
+
+
+def test_finding_events_and_their_alerts_commit_together(store: Store, world: dict[str, Any]) -> None:
+    from keelwatch.alerts.engine import raise_alerts_in
+
+    inventory(store, container("checkout-a", world["digest"]))
+    settings = AlertSettings(channels=[ChannelSettings(name="log", kind="jsonl", path=str(world["tmp_path"] / "a"))])
+    raise_alerts(store, settings)
+    with store.session(write=False) as session:
+        alerts_before = set(stored.load_alerts(session))
+    since = store.latest_sync_id()
+    sync_zip(store, world["feeds_dir"], AFTER, world["tmp_path"])
+
+    def crash(session: Any, report: Any) -> None:
+        raise_alerts_in(session, settings)
+        raise RuntimeError("the process dies before the commit")
+
+    with pytest.raises(RuntimeError):
+        rematch(store, then=crash)
+    with store.session(write=False) as session:  # neither the events nor the alerts were committed
+        assert stored_findings.finding_events(session, since) == []
+        assert set(stored.load_alerts(session)) == alerts_before
+    report = rematch(store, then=lambda session, _: raise_alerts_in(session, settings))
+    assert report.opened
+    with store.session(write=False) as session:
+        events = stored_findings.finding_events(session, since)
+        new_alerts = set(stored.load_alerts(session)) - alerts_before
+    assert events and new_alerts

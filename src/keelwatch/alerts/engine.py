@@ -18,7 +18,9 @@ same CVE), the containers running the image, and the policy's decision (``policy
 * an open alert past ``due - due_soon`` → ``due_soon`` once; past ``due`` → ``breached`` once.
 
 Alerts and their messages are written in one transaction, so an alert never exists without its
-message, nor a message without its alert.
+message, nor a message without its alert. After a feed update the re-match calls
+``raise_alerts_in`` inside its own transaction (``rematch(then=…)``), so the finding events and the
+alerts they cause commit together; inventory changes raise them in a transaction of their own.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from keelwatch.alerts.policy import Decision, at_least, decide, due_date, rank
 from keelwatch.config import AlertSettings, ChannelSettings
@@ -173,77 +177,84 @@ def _wanted(session: Any, settings: AlertSettings, now: datetime) -> dict[str, _
 
 def raise_alerts(store: Store, settings: AlertSettings, *, now: datetime | None = None) -> AlertReport:
     """Bring alerts in line with findings, suppressions and the inventory; queue what must be said."""
-    now = now or datetime.now(UTC)
-    report = AlertReport()
     with store.session() as session:
-        wanted = _wanted(session, settings, now)
-        existing = stored.load_alerts(session, for_update=True)
-        references = _references(session, {w.image_digest for w in wanted.values()})
-        messages: list[dict[str, Any]] = []
-        for key, w in sorted(wanted.items()):
-            alert = existing.get(key)
-            reference = references.get(w.image_digest, "")
-            if alert is None or alert.state == "resolved":
-                first = now if alert is None else alert.first_raised
-                due = due_date(now, w.decision.due_days)
-                body = _body(w, image_reference=reference, due=due, first_raised=first)
-                version = 1 if alert is None else alert.version + 1
-                values = _row(w, body, due=due, version=version, now=now)
-                if alert is None:
-                    session.add(AlertRow(id=key, first_raised=now, acknowledged_by="", acknowledged_at=None,
-                                         **values))
-                    report.opened += 1
-                else:
-                    for name, value in values.items():
-                        setattr(alert, name, value)
-                    alert.resolved_at = None
-                    report.reopened += 1
-                if w.decision.notify == "immediate":
-                    messages += _messages(settings, "opened", body, f"{key}:opened:{version}", now)
-                continue
-            # An open (or acknowledged) alert: what changed?
-            epss_before, epss_now = alert.body.get("epss") or 0.0, w.epss or 0.0
-            raised = (rank(w.decision.severity) > rank(alert.severity) or (w.kev and not alert.kev)
-                      or epss_before < settings.epss_threshold <= epss_now)
-            due = alert.due
-            new_due = due_date(now, w.decision.due_days)
-            if raised and new_due is not None and (due is None or new_due < due):
-                due = new_due
-            body = _body(w, image_reference=reference, due=due, first_raised=alert.first_raised)
-            if raised:
-                alert.version += 1
-                if w.decision.notify == "immediate" or alert.notify == "immediate":
-                    messages += _messages(settings, "updated", body, f"{key}:updated:{alert.version}", now)
-                report.updated += 1
-            if raised or body != alert.body:
-                for name, value in _row(w, body, due=due, version=alert.version, now=now, fresh=False).items():
-                    setattr(alert, name, value)
-        for key, alert in sorted(existing.items()):
-            if alert.state != "resolved" and key not in wanted:
-                alert.state, alert.resolved_at, alert.updated = "resolved", now, now
-                alert.version += 1
-                body = {**alert.body, "resolved_at": now.isoformat()}
-                messages += _messages(settings, "resolved", body, f"{key}:resolved:{alert.version}", now,
-                                      resolved=True)
-                report.resolved += 1
-        # Deadlines, once each.
-        for key, alert in sorted(existing.items()):
-            if alert.state == "resolved" or alert.due is None or key not in wanted:
-                continue
-            if now >= alert.due and not alert.breach_sent:
-                alert.breach_sent = True
-                messages += _messages(settings, "breached", dict(alert.body), f"{key}:breached:{alert.due.isoformat()}",
-                                      now)
-                report.breached += 1
-            elif now >= alert.due - settings.due_soon and not alert.due_soon_sent and not alert.breach_sent:
-                alert.due_soon_sent = True
-                messages += _messages(settings, "due_soon", dict(alert.body),
-                                      f"{key}:due_soon:{alert.due.isoformat()}", now)
-                report.due_soon += 1
-        session.flush()
-        report.queued = stored.add_outbox(session, messages)
+        report = raise_alerts_in(session, settings, now=now)
     if report.queued or report.opened or report.resolved:
         log.info("alerts: %s", report.as_dict())
+    return report
+
+
+def raise_alerts_in(session: Session, settings: AlertSettings, *, now: datetime | None = None) -> AlertReport:
+    """``raise_alerts`` inside the caller's transaction: a re-match passes its own, so the finding
+    events it writes and the alerts and outbox messages they cause commit together, or not at all."""
+    now = now or datetime.now(UTC)
+    report = AlertReport()
+    wanted = _wanted(session, settings, now)
+    existing = stored.load_alerts(session, for_update=True)
+    references = _references(session, {w.image_digest for w in wanted.values()})
+    messages: list[dict[str, Any]] = []
+    for key, w in sorted(wanted.items()):
+        alert = existing.get(key)
+        reference = references.get(w.image_digest, "")
+        if alert is None or alert.state == "resolved":
+            first = now if alert is None else alert.first_raised
+            due = due_date(now, w.decision.due_days)
+            body = _body(w, image_reference=reference, due=due, first_raised=first)
+            version = 1 if alert is None else alert.version + 1
+            values = _row(w, body, due=due, version=version, now=now)
+            if alert is None:
+                session.add(AlertRow(id=key, first_raised=now, acknowledged_by="", acknowledged_at=None,
+                                     **values))
+                report.opened += 1
+            else:
+                for name, value in values.items():
+                    setattr(alert, name, value)
+                alert.resolved_at = None
+                report.reopened += 1
+            if w.decision.notify == "immediate":
+                messages += _messages(settings, "opened", body, f"{key}:opened:{version}", now)
+            continue
+        # An open (or acknowledged) alert: what changed?
+        epss_before, epss_now = alert.body.get("epss") or 0.0, w.epss or 0.0
+        raised = (rank(w.decision.severity) > rank(alert.severity) or (w.kev and not alert.kev)
+                  or epss_before < settings.epss_threshold <= epss_now)
+        due = alert.due
+        new_due = due_date(now, w.decision.due_days)
+        if raised and new_due is not None and (due is None or new_due < due):
+            due = new_due
+        body = _body(w, image_reference=reference, due=due, first_raised=alert.first_raised)
+        if raised:
+            alert.version += 1
+            if w.decision.notify == "immediate" or alert.notify == "immediate":
+                messages += _messages(settings, "updated", body, f"{key}:updated:{alert.version}", now)
+            report.updated += 1
+        if raised or body != alert.body:
+            for name, value in _row(w, body, due=due, version=alert.version, now=now, fresh=False).items():
+                setattr(alert, name, value)
+    for key, alert in sorted(existing.items()):
+        if alert.state != "resolved" and key not in wanted:
+            alert.state, alert.resolved_at, alert.updated = "resolved", now, now
+            alert.version += 1
+            body = {**alert.body, "resolved_at": now.isoformat()}
+            messages += _messages(settings, "resolved", body, f"{key}:resolved:{alert.version}", now,
+                                  resolved=True)
+            report.resolved += 1
+    # Deadlines, once each.
+    for key, alert in sorted(existing.items()):
+        if alert.state == "resolved" or alert.due is None or key not in wanted:
+            continue
+        if now >= alert.due and not alert.breach_sent:
+            alert.breach_sent = True
+            messages += _messages(settings, "breached", dict(alert.body), f"{key}:breached:{alert.due.isoformat()}",
+                                  now)
+            report.breached += 1
+        elif now >= alert.due - settings.due_soon and not alert.due_soon_sent and not alert.breach_sent:
+            alert.due_soon_sent = True
+            messages += _messages(settings, "due_soon", dict(alert.body),
+                                  f"{key}:due_soon:{alert.due.isoformat()}", now)
+            report.due_soon += 1
+    session.flush()
+    report.queued = stored.add_outbox(session, messages)
     return report
 
 

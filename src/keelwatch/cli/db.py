@@ -130,11 +130,16 @@ def update(
     reports = sync_all(context.store, settings, names=feed or None, force=force, progress=progress)
     _print_reports(reports, format, "feed sync")
     if not no_rematch:
-        from keelwatch.alerts.engine import raise_alerts
+        from keelwatch.alerts.engine import AlertReport, raise_alerts_in
         from keelwatch.match.rematch import rematch
 
-        done = rematch(context.store)
-        raised = raise_alerts(context.store, settings.alerts)
+        raised = AlertReport()
+
+        def alerts(session: Any, _: Any) -> None:  # in the re-match's transaction
+            nonlocal raised
+            raised = raise_alerts_in(session, settings.alerts)
+
+        done = rematch(context.store, then=alerts)
         if not context.quiet:
             stderr.print(f"re-match: {done.journal_entries} changes, {done.images_considered} images considered, "
                          f"{done.opened} findings opened, {done.closed} closed, {done.changed} changed "

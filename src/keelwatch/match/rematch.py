@@ -88,11 +88,14 @@ class _Work:
 
 
 def rematch(store: Store, *, since: int | None = None, images: Collection[str] | None = None, full: bool = False,
-            advance: bool = True, now: datetime | None = None, progress: Progress | None = None) -> RematchReport:
+            advance: bool = True, now: datetime | None = None, progress: Progress | None = None,
+            then: Callable[[Session, RematchReport], object] | None = None) -> RematchReport:
     """Re-judge what the journal after ``since`` (default: the watermark) touches; the report.
 
     ``images`` limits the work to those digests (a scan catching up with a sync it raced);
     ``advance`` False leaves the watermark alone (the caller covered only part of the fleet).
+    ``then(session, report)`` runs in the same transaction after the writes: the alerting layer
+    raises its alerts there, so the finding events and the alerts they cause commit together.
     """
     started = time.perf_counter()
     now = now or datetime.now(UTC)
@@ -142,6 +145,8 @@ def rematch(store: Store, *, since: int | None = None, images: Collection[str] |
         stored_findings.touch_images(session, untouched, sync=report.until, now=now)
         if advance and report.until is not None and (watermark is None or report.until > watermark):
             stored_findings.set_rematch_watermark(session, report.until, now=now)
+        if then is not None:
+            then(session, report)
     report.seconds = time.perf_counter() - started
     log.info("re-match %s..%s: %d journal entries, %d images considered, %d written, %d opened, %d closed, "
              "%d changed in %.2fs", report.since, report.until, report.journal_entries, report.images_considered,

@@ -84,14 +84,14 @@ class Loop:
 
 def sync_feeds(ctx: LoopContext) -> dict[str, Any]:
     """Every feed's sync, then the re-match of what changed and the alerts it raises."""
-    from keelwatch.alerts.engine import raise_alerts
+    from keelwatch.alerts.engine import raise_alerts_in
     from keelwatch.match.rematch import rematch
     from keelwatch.sync import sync_all
 
     reports = sync_all(ctx.store, ctx.settings)
-    done = rematch(ctx.store)
-    raised = raise_alerts(ctx.store, ctx.settings.alerts)
-    return {"feeds": {r.feed: r.status for r in reports}, "rematch": done.as_dict(), "alerts": raised.as_dict()}
+    raised: list[Any] = []
+    done = rematch(ctx.store, then=lambda session, _: raised.append(raise_alerts_in(session, ctx.settings.alerts)))
+    return {"feeds": {r.feed: r.status for r in reports}, "rematch": done.as_dict(), "alerts": raised[0].as_dict()}
 
 
 def sync_inventory(ctx: LoopContext) -> dict[str, Any]:
