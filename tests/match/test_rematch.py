@@ -235,3 +235,21 @@ def test_nvd_scores_findings_whose_advisories_give_no_cvss(store: Store, feeds_d
     assert all(set(c) <= {"severity", "cvss_score"} for c in changed.values())
     # The same result as scanning with NVD already there.
     assert scan_image(store, digest).changed == 0
+
+
+def test_an_advisory_fetched_in_two_lookups_is_one_advisory(store: Store, tmp_path: Path) -> None:
+    """One record naming two packages (as GHSA does for lodash and lodash-es), asked for one name at a
+    time and then both: returned once, so a finding never carries its details twice."""
+    from keelwatch.match.scan import MemoLookup
+
+    both = Advisory(id="TEST-BOTH", source="list", modified=datetime(2024, 1, 1, tzinfo=UTC), affected=tuple(
+        Affected(ecosystem="PyPI", name=name, ranges=(AffectedRange("ECOSYSTEM", (("introduced", "0"),
+                                                                                   ("fixed", "9"))),))
+        for name in ("alpha", "beta")))
+    sync_feed(store, FeedSettings(name="list", kind="osv", url="test://list"), workdir=tmp_path / "w",
+              feed=ListFeed([both]))
+    with store.session(write=False) as session:
+        lookup = MemoLookup(session)
+        assert [a.id for a in lookup.advisories_for("PyPI", ["alpha"])] == ["TEST-BOTH"]
+        assert [a.id for a in lookup.advisories_for("PyPI", ["beta"])] == ["TEST-BOTH"]
+        assert [a.id for a in lookup.advisories_for("PyPI", ["alpha", "beta"])] == ["TEST-BOTH"]

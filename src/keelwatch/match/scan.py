@@ -69,12 +69,14 @@ class MemoLookup:
                                                          and ecosystem_family(a.ecosystem) == ecosystem)}
                 for name in sorted(named & wanted):
                     self._known[(ecosystem, name)].append(advisory)
-        seen: set[int] = set()
+        # By (source, id), not object identity: an advisory naming two packages fetched in two
+        # calls is two objects, and must still be one advisory (else its details are stored twice).
+        seen: set[tuple[str, str]] = set()
         out: list[Advisory] = []
         for name in names:
             for advisory in self._known.get((ecosystem, name), ()):
-                if id(advisory) not in seen:
-                    seen.add(id(advisory))
+                if (advisory.source, advisory.id) not in seen:
+                    seen.add((advisory.source, advisory.id))
                     out.append(advisory)
         return out
 
