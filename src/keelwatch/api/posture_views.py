@@ -333,45 +333,19 @@ class Soon:
 
 def parse_soon(value: str) -> Soon:
     """``72h`` or ``7d`` (what ``keelwatch sla --soon`` takes); ValueError otherwise."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([dh])", value.strip())
-    if not match:
-        raise ValueError(f"{value!r}: write hours or days, e.g. 72h or 7d")
-    hours = float(match.group(1)) * (24 if match.group(2) == "d" else 1)
-    if hours > 24 * 3650:
-        raise ValueError(f"{value!r}: at most ten years")
-    return Soon(value.strip(), timedelta(hours=hours))
+    from keelwatch.alerts.sla import parse_soon as parse
+
+    return Soon(value.strip(), parse(value))
 
 
 def sla(store: Store, soon: timedelta = timedelta(days=7), *, now: datetime | None = None) -> dict[str, Any]:
     """Remediation deadlines by owner (``keelwatch sla``): open alerts, due soon, breached; and the totals."""
+    from keelwatch.alerts.sla import sla_by_owner
     from keelwatch.store import alerts as stored
 
-    now = now or datetime.now(UTC)
-    horizon = now + soon
-    by_owner: dict[str, dict[str, Any]] = {}
-    totals = {"open": 0, "due_soon": 0, "breached": 0}
     with store.session(write=False) as session:
         alerts = list(stored.load_alerts(session, states={"open", "acknowledged"}).values())
-    for a in alerts:
-        breached = a.due is not None and a.due <= now
-        due_soon = a.due is not None and now < a.due <= horizon
-        totals["open"] += 1
-        totals["breached"] += breached
-        totals["due_soon"] += due_soon
-        for owner in a.body.get("owners") or ["(no owner)"]:
-            row = by_owner.setdefault(owner, {"owner": owner, "open": 0, "due_soon": 0, "breached": 0,
-                                              "next_due": None, "breached_alerts": []})
-            row["open"] += 1
-            if breached:
-                row["breached"] += 1
-                row["breached_alerts"].append({"id": a.id, "advisory": a.advisory, "due": iso_time(a.due)})
-            elif due_soon:
-                row["due_soon"] += 1
-            upcoming = iso_time(a.due) if a.due is not None and a.due > now else None
-            if upcoming and (row["next_due"] is None or upcoming < row["next_due"]):
-                row["next_due"] = upcoming
-    rows = sorted(by_owner.values(), key=lambda r: (-r["breached"], -r["due_soon"], r["owner"]))
-    return {"soon_seconds": int(soon.total_seconds()), **totals, "items": rows}
+    return sla_by_owner(alerts, soon, now or datetime.now(UTC))
 
 
 # --- validation -----------------------------------------------------------------------------------------

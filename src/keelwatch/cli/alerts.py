@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -190,29 +190,16 @@ def sla(
 
     Example: keelwatch sla --soon 72h --format json
     """
+    from keelwatch.alerts.sla import parse_soon, sla_by_owner
     from keelwatch.store import alerts as stored
 
-    hours = float(soon[:-1]) * (24 if soon.endswith("d") else 1) if soon[-1:] in "dh" and soon[:-1] else None
-    if hours is None:
-        raise typer.BadParameter(f"{soon!r}: write hours or days, e.g. 72h or 7d", param_hint="--soon")
-    now = datetime.now(UTC)
-    horizon = now + timedelta(hours=hours)
-    by_owner: dict[str, dict[str, Any]] = {}
+    try:
+        horizon = parse_soon(soon)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--soon") from None
     with app_context(ctx).store.session(write=False) as session:
-        for a in stored.load_alerts(session, states={"open", "acknowledged"}).values():
-            for owner in a.body.get("owners") or ["(no owner)"]:
-                row = by_owner.setdefault(owner, {"owner": owner, "open": 0, "due_soon": 0, "breached": 0,
-                                                  "next_due": None, "breached_alerts": []})
-                row["open"] += 1
-                if a.due is not None and a.due <= now:
-                    row["breached"] += 1
-                    row["breached_alerts"].append({"id": a.id, "advisory": a.advisory, "due": a.due.isoformat()})
-                elif a.due is not None and a.due <= horizon:
-                    row["due_soon"] += 1
-                upcoming = a.due.isoformat() if a.due is not None and a.due > now else None
-                if upcoming and (row["next_due"] is None or upcoming < row["next_due"]):
-                    row["next_due"] = upcoming
-    rows = sorted(by_owner.values(), key=lambda r: (-r["breached"], -r["due_soon"], r["owner"]))
+        alerts = list(stored.load_alerts(session, states={"open", "acknowledged"}).values())
+    rows = sla_by_owner(alerts, horizon, datetime.now(UTC))["items"]
     if format is Format.json:
         print(json.dumps(rows, indent=2))
         return
