@@ -232,7 +232,9 @@ class _Heartbeat:
 def deliver_alerts(ctx: LoopContext) -> dict[str, Any]:
     from keelwatch.alerts.outbox import deliver
 
-    return deliver(ctx.store, ctx.settings.alerts, max_batches=10).as_dict()
+    # The process's own holder id: every attempt records which process sent it (a fresh id per
+    # turn made one process look like many in the attempt log).
+    return deliver(ctx.store, ctx.settings.alerts, owner=ctx.holder or None, max_batches=10).as_dict()
 
 
 def snapshot_posture(ctx: LoopContext) -> dict[str, Any]:
